@@ -1,0 +1,74 @@
+import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import pg from 'pg';
+import { PGlite } from '@electric-sql/pglite';
+import type { Config } from '../config.js';
+import type { DB } from './schema.js';
+import { lockDataDir } from './lockfile.js';
+
+export interface Database {
+  db: Kysely<DB>;
+  kind: 'postgres' | 'pglite';
+  close(): Promise<void>;
+}
+
+const INT8 = 20;
+const INT8_ARRAY = 1016;
+const DATE = 1082;
+const identity = (value: string) => value;
+
+/** Calendar days stay 'YYYY-MM-DD' strings (no time zone games); int8 values are counts and ids far below 2^53: read them as numbers on both drivers (PGlite already does). */
+const pgTypes = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === INT8) return (value: string) => Number(value);
+    if (oid === DATE) return identity;
+    if (oid === INT8_ARRAY) return (value: string) => (pg.types.getTypeParser(oid as never)(value) as string[]).map(Number);
+    return pg.types.getTypeParser(oid, format);
+  },
+} as pg.CustomTypesConfig;
+
+const pgliteParsers = { [DATE]: identity };
+
+export async function openDatabase(config: Config['database']): Promise<Database> {
+  if (config.kind === 'postgres') {
+    const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize, types: pgTypes });
+    pool.on('error', () => {
+      // An idle client lost its connection; the pool replaces it on next use.
+    });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    return { db, kind: 'postgres', close: () => db.destroy() };
+  }
+  const unlock = lockDataDir(config.dataDir);
+  try {
+    const pglite = await PGlite.create(config.dataDir, { parsers: pgliteParsers });
+    const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
+    return {
+      db,
+      kind: 'pglite',
+      close: async () => {
+        try {
+          await db.destroy();
+          if (!pglite.closed) await pglite.close();
+        } finally {
+          unlock();
+        }
+      },
+    };
+  } catch (error) {
+    unlock();
+    throw error;
+  }
+}
+
+/** An in-memory PGlite database (tests, `--dry-run`). */
+export async function openMemoryDatabase(): Promise<Database> {
+  const pglite = await PGlite.create({ parsers: pgliteParsers });
+  const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
+  return {
+    db,
+    kind: 'pglite',
+    close: async () => {
+      await db.destroy();
+      if (!pglite.closed) await pglite.close();
+    },
+  };
+}
