@@ -86,7 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const problems = result.error.issues.map((issue) => {
       const variable = issue.path.join('.');
       const value = env[variable];
-      const shown = value === undefined ? '' : ` (got ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`;
+      const secret = /URL|KEY|SECRET|PASSWORD|TOKEN/i.test(variable);
+      const shown = value === undefined || secret ? '' : ` (got ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)})`;
       return `${variable}: ${issue.message}${shown}`;
     });
     throw new ConfigError(problems);

@@ -59,12 +59,13 @@ export async function openDatabase(config: Config['database']): Promise<Database
   }
 }
 
-/** An in-memory PGlite database (tests, `--dry-run`). */
-export async function openMemoryDatabase(): Promise<Database> {
-  const pglite = await PGlite.create({ parsers: pgliteParsers });
+/** An in-memory PGlite database (tests, tools), optionally started from a `dumpDataDir()` image. */
+export async function openMemoryDatabase(loadDataDir?: Blob): Promise<Database & { pglite: PGlite }> {
+  const pglite = await PGlite.create({ parsers: pgliteParsers, ...(loadDataDir ? { loadDataDir } : {}) });
   const db = new Kysely<DB>({ dialect: new PGliteDialect({ pglite }) });
   return {
     db,
+    pglite,
     kind: 'pglite',
     close: async () => {
       await db.destroy();

@@ -138,11 +138,87 @@ export interface IngestLog {
   last_seen_at: Generated<Date>;
 }
 
+export interface JobLease {
+  name: string;
+  holder: string;
+  acquired_at: Generated<Date>;
+  expires_at: Date;
+}
+
+export interface JobRun {
+  id: Generated<number>;
+  job: string;
+  org_id: number | null;
+  mailbox_id: number | null;
+  holder: string;
+  started_at: Generated<Date>;
+  finished_at: Date | null;
+  outcome: Generated<string>;
+  messages: Generated<number>;
+  documents: Generated<number>;
+  reports_stored: Generated<number>;
+  refused: Generated<number>;
+  error: string | null;
+}
+
+export interface Mailbox {
+  id: Generated<number>;
+  org_id: number;
+  name: string;
+  protocol: string;
+  host: string;
+  port: number;
+  tls_mode: string;
+  ca_pem: string | null;
+  username: string;
+  auth_method: string;
+  password_sealed: Uint8Array | null;
+  oauth_provider: string | null;
+  oauth_token_url: string | null;
+  oauth_client_id: string | null;
+  oauth_scope: string | null;
+  oauth_client_secret_sealed: Uint8Array | null;
+  oauth_refresh_token_sealed: Uint8Array | null;
+  oauth_access_token_sealed: Uint8Array | null;
+  oauth_access_expires_at: Date | null;
+  folder: Generated<string>;
+  after_processing: Generated<string>;
+  processed_folder: Generated<string>;
+  invalid_folder: Generated<string>;
+  poll_interval_seconds: Generated<number>;
+  paused: Generated<boolean>;
+  needs_reauth: Generated<boolean>;
+  uid_validity: number | null;
+  last_uid: number | null;
+  next_poll_at: Generated<Date>;
+  claimed_by: string | null;
+  claimed_until: Date | null;
+  last_poll_started_at: Date | null;
+  last_poll_finished_at: Date | null;
+  last_outcome: string | null;
+  last_error_code: string | null;
+  last_error: string | null;
+  consecutive_failures: Generated<number>;
+  messages_processed: Generated<number>;
+  messages_invalid: Generated<number>;
+  reports_stored: Generated<number>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
 export interface Organization {
   id: Generated<number>;
   slug: string;
   name: string;
   created_at: Generated<Date>;
+}
+
+export interface Pop3Seen {
+  mailbox_id: number;
+  uidl: string;
+  org_id: number;
+  outcome: string;
+  seen_at: Generated<Date>;
 }
 
 export interface RawDocument {
@@ -210,7 +286,11 @@ export interface DB {
   aggregate_report: AggregateReport;
   failure_report: FailureReport;
   ingest_log: IngestLog;
+  job_lease: JobLease;
+  job_run: JobRun;
+  mailbox: Mailbox;
   organization: Organization;
+  pop3_seen: Pop3Seen;
   raw_document: RawDocument;
   tls_report: TlsReport;
   tls_report_failure: TlsReportFailure;

@@ -33,11 +33,7 @@ export interface TestDatabase extends Database {
 
 /** A fresh, migrated database: in-memory PGlite, or a new database on the local PostgreSQL server. */
 export async function openTestDatabase(backend: Backend): Promise<TestDatabase> {
-  if (backend === 'pglite') {
-    const database = await openMemoryDatabase();
-    await migrateToLatest(database.db);
-    return database;
-  }
+  if (backend === 'pglite') return openPgliteClone();
   const name = `dmarcwatch_test_${crypto.randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
   await admin.connect();
@@ -64,6 +60,20 @@ export async function openTestDatabase(backend: Backend): Promise<TestDatabase> 
       }
     },
   };
+}
+
+let migratedDump: Promise<Blob> | undefined;
+
+/** Migrating a fresh PGlite takes seconds; loading a dump of a migrated one takes a fraction of that. */
+async function openPgliteClone(): Promise<TestDatabase> {
+  migratedDump ??= (async () => {
+    const template = await openMemoryDatabase();
+    await migrateToLatest(template.db);
+    const dump = await template.pglite.dumpDataDir('none');
+    await template.close();
+    return dump;
+  })();
+  return openMemoryDatabase(await migratedDump);
 }
 
 const postgresReady = await checkPostgres();
