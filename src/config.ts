@@ -61,6 +61,8 @@ const envSchema = z.object({
   DMARCWATCH_MAX_ZIP_ENTRIES: positiveInt(1000),
   DMARCWATCH_MAX_NESTING: positiveInt(4),
   DMARCWATCH_KEEP_FAILURE_HEADERS: boolean(true),
+  DMARCWATCH_KEYS: z.string().optional(),
+  DMARCWATCH_POLL_CONCURRENCY: positiveInt(2),
 });
 
 export interface Config {
@@ -70,6 +72,11 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   limits: { maxDocumentBytes: number; maxMailBytes: number; maxZipEntries: number; maxDepth: number };
   keepFailureHeaders: boolean;
+  /** Raw DMARCWATCH_KEYS (parsed by the keyring); unset means the embedded key file. */
+  keys: string | undefined;
+  /** Where the embedded default keeps its generated key. */
+  keyFile: string;
+  mailboxes: { pollConcurrency: number };
 }
 
 export class ConfigError extends Error {
@@ -109,6 +116,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       maxDepth: e.DMARCWATCH_MAX_NESTING,
     },
     keepFailureHeaders: e.DMARCWATCH_KEEP_FAILURE_HEADERS,
+    keys: e.DMARCWATCH_KEYS?.trim() ? e.DMARCWATCH_KEYS : undefined,
+    keyFile: path.join(dataDir, 'secret.keys'),
+    mailboxes: { pollConcurrency: e.DMARCWATCH_POLL_CONCURRENCY },
   };
 }
 

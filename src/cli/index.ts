@@ -1,11 +1,14 @@
 import { ConfigError } from '../config.js';
 import { DataDirLockedError } from '../db/lockfile.js';
+import { KeyringError } from '../lib/crypto/index.js';
 import { importCommand } from './import.js';
+import { keysCommand } from './keys.js';
+import { mailboxCommand } from './mailbox.js';
 import { UsageError, type CliIo, type Command } from './io.js';
 import { migrateCommand } from './migrate.js';
-import { serveCommand, startCommand } from './serve.js';
+import { serveCommand, startCommand, workerCommand } from './serve.js';
 
-const COMMANDS: Command[] = [startCommand, serveCommand, migrateCommand, importCommand];
+const COMMANDS: Command[] = [startCommand, serveCommand, workerCommand, migrateCommand, importCommand, mailboxCommand, keysCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -45,7 +48,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       io.stderr.write(`${error.message}\n\n${command.usage}\n`);
       return 2;
     }
-    if (error instanceof ConfigError || error instanceof DataDirLockedError) {
+    if (error instanceof ConfigError || error instanceof DataDirLockedError || error instanceof KeyringError) {
       io.stderr.write(`${error.message}\n`);
       return 1;
     }

@@ -2,7 +2,11 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { buildDeps, type Deps } from '../deps.js';
-import type { Command, CliIo } from './io.js';
+import { processHolderId, Scheduler } from '../jobs/scheduler.js';
+import { mailboxPollJob } from '../mailboxes/poll-job.js';
+import { UsageError, type Command, type CliIo } from './io.js';
+
+type Role = 'start' | 'serve' | 'worker';
 
 function listen(deps: Deps): Promise<ServerType> {
   const app = createApp(deps);
@@ -14,14 +18,41 @@ function listen(deps: Deps): Promise<ServerType> {
   });
 }
 
-/** Runs until SIGINT/SIGTERM, then stops accepting, drains and closes the database. */
-async function runServer(io: CliIo, role: 'start' | 'serve'): Promise<number> {
+function startScheduler(deps: Deps): Scheduler {
+  const holder = processHolderId();
+  const scheduler = new Scheduler(deps.database.db, deps.logger, holder);
+  scheduler.register(
+    mailboxPollJob(
+      {
+        db: deps.database.db,
+        keyring: deps.keyring,
+        logger: deps.logger,
+        limits: deps.config.limits,
+        keepFailureHeaders: deps.config.keepFailureHeaders,
+        holder,
+        claimTtlMs: 10 * 60_000,
+      },
+      deps.config.mailboxes.pollConcurrency,
+    ),
+  );
+  return scheduler;
+}
+
+/** Runs until SIGINT/SIGTERM, then stops accepting, lets jobs finish their batch, and closes the database. */
+async function run(io: CliIo, role: Role): Promise<number> {
   const config = loadConfig(io.env);
+  if (role !== 'start' && config.database.kind === 'pglite') {
+    throw new UsageError(
+      `\`dmarcwatch ${role}\` splits the web server and the scheduler across processes, which needs PostgreSQL ` +
+        '(set DATABASE_URL). With the embedded database, run `dmarcwatch start`.',
+    );
+  }
   const deps = await buildDeps(config);
   if (config.database.kind === 'pglite') {
     deps.logger.info('using the embedded database', { dir: config.database.dataDir, hint: 'set DATABASE_URL to use PostgreSQL' });
   }
-  const server = await listen(deps);
+  const server = role === 'worker' ? undefined : await listen(deps);
+  const scheduler = role === 'serve' ? undefined : startScheduler(deps);
   deps.logger.info('started', { role });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
@@ -31,7 +62,8 @@ async function runServer(io: CliIo, role: 'start' | 'serve'): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  await scheduler?.stop();
   await deps.database.close();
   deps.logger.info('stopped');
   return 0;
@@ -40,13 +72,20 @@ async function runServer(io: CliIo, role: 'start' | 'serve'): Promise<number> {
 export const startCommand: Command = {
   name: 'start',
   summary: 'run the web server and the scheduler (the default)',
-  usage: 'Usage: dmarcwatch start\n\nServes HTTP on $HOST:$PORT (default 0.0.0.0:8080) and runs scheduled jobs.',
-  run: (_args, io) => runServer(io, 'start'),
+  usage: 'Usage: dmarcwatch start\n\nServes HTTP on $HOST:$PORT (default 0.0.0.0:8080) and polls mailboxes on schedule.',
+  run: (_args, io) => run(io, 'start'),
 };
 
 export const serveCommand: Command = {
   name: 'serve',
-  summary: 'run the web server only',
-  usage: 'Usage: dmarcwatch serve\n\nServes HTTP on $HOST:$PORT without running scheduled jobs.',
-  run: (_args, io) => runServer(io, 'serve'),
+  summary: 'run the web server only (PostgreSQL)',
+  usage: 'Usage: dmarcwatch serve\n\nServes HTTP on $HOST:$PORT without running scheduled jobs. Needs DATABASE_URL;\nrun any number of `serve` and `worker` processes on one PostgreSQL database.',
+  run: (_args, io) => run(io, 'serve'),
+};
+
+export const workerCommand: Command = {
+  name: 'worker',
+  summary: 'run the scheduler only (PostgreSQL)',
+  usage: 'Usage: dmarcwatch worker\n\nPolls mailboxes and runs scheduled jobs without serving HTTP. Needs DATABASE_URL;\nworkers share the load: each mailbox is polled by one worker at a time.',
+  run: (_args, io) => run(io, 'worker'),
 };

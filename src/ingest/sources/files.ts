@@ -1,8 +1,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { extractFile, listImportFiles } from '../../reports/extract/index.js';
-import { recordProblem } from '../documents.js';
-import { ingestDocument } from '../ingest-document.js';
+import { ingestExtracted } from '../ingest-extracted.js';
 import { emptySummary, addOutcome, type IngestSummary } from '../summary.js';
 import type { IngestContext } from '../types.js';
 
@@ -55,8 +54,7 @@ export async function importPaths(
     }
     summary.files += 1;
     summary.messages += extracted.messages;
-    for (const problem of extracted.problems) addOutcome(summary, await recordProblem(fileCtx, problem));
-    for (const doc of extracted.documents) addOutcome(summary, await ingestDocument(fileCtx, doc));
+    for (const outcome of await ingestExtracted(fileCtx, extracted)) addOutcome(summary, outcome);
   }
   onProgress?.({ filesDone: files.length, filesTotal: files.length, current: '' });
   return summary;

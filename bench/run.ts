@@ -1,0 +1,30 @@
+/**
+ * `npm run bench`: generates its own synthetic corpus and prints the figures each target is
+ * judged by. Needs the local PostgreSQL (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres).
+ */
+import { benchParse } from './parse.js';
+import { benchHugeReport, benchIngestPostgres } from './ingest.js';
+
+const only = process.argv.slice(2);
+const want = (name: string) => only.length === 0 || only.includes(name);
+
+function row(label: string, value: string, target: string, ok: boolean): void {
+  console.log(`${ok ? 'PASS' : 'MISS'}  ${label.padEnd(46)} ${value.padStart(16)}   target ${target}`);
+}
+
+if (want('parse')) {
+  const p = await benchParse();
+  row('aggregate parse, one core', `${Math.round(p.recordsPerSecond).toLocaleString('en')} rec/s`, '≥ 75,000 rec/s', p.recordsPerSecond >= 75_000);
+  console.log(`      (${p.mbPerSecond.toFixed(1)} MB/s of XML, peak RSS ${Math.round(p.peakRssMb)} MB)`);
+}
+if (want('ingest')) {
+  const i = await benchIngestPostgres();
+  row('full ingest into PostgreSQL', `${Math.round(i.recordsPerSecond).toLocaleString('en')} rec/s`, '≥ 50,000 rec/s', i.recordsPerSecond >= 50_000);
+  row('re-import of the same corpus', `${i.reimportSpeedup.toFixed(1)}× faster`, '≥ 10×', i.reimportSpeedup >= 10);
+  console.log(`      (${i.reports} reports, ${i.records.toLocaleString('en')} records: first ${i.firstSeconds.toFixed(2)} s, again ${i.reimportSeconds.toFixed(2)} s)`);
+}
+if (want('huge')) {
+  const h = await benchHugeReport(200);
+  row('one 200 MB aggregate report, peak RSS', `${Math.round(h.peakRssMb)} MB`, '≤ 300 MB', h.peakRssMb <= 300);
+  console.log(`      (${h.mb.toFixed(0)} MB, ${h.records.toLocaleString('en')} records in ${h.seconds.toFixed(1)} s)`);
+}

@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROOT, runDmarcwatch } from '../helpers/cli.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForHealth(url: string, child: ChildProcess): Promise<Response> {
+  for (let i = 0; i < 300; i++) {
+    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
+    try {
+      return await fetch(url);
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error('server did not answer');
+}
+
+describe('npm start on the embedded database', () => {
+  let tmp: string;
+  let child: ChildProcess;
+  let stderr = '';
+  let port: number;
+
+  beforeAll(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'dmarcwatch-start-'));
+    port = await freePort();
+    child = spawn('npm', ['start', '--silent'], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: String(port), HOST: '127.0.0.1', DMARCWATCH_DATA_DIR: tmp },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  });
+  afterAll(async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('serves /healthz with the database status', async () => {
+    const response = await waitForHealth(`http://127.0.0.1:${port}/healthz`, child);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ status: 'ok', database: 'pglite' });
+    expect(stderr).toMatch(/"msg":"migration applied","migration":"0001_reports"/);
+  });
+
+  it('refuses a second process on the same data directory, saying what to do', async () => {
+    const second = await runDmarcwatch(['migrate'], { DMARCWATCH_DATA_DIR: tmp });
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(/in use by another DMARC Watch process.*set DATABASE_URL/s);
+  });
+
+  it('shuts down cleanly on SIGTERM and releases the data directory', async () => {
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    // npm forwards the signal to the node process it started.
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/"msg":"stopped"/);
+    const after = await runDmarcwatch(['migrate'], { DMARCWATCH_DATA_DIR: tmp });
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/up to date/);
+  });
+});
