@@ -90,6 +90,47 @@ export interface AggregateReport {
   created_at: Generated<Date>;
 }
 
+export interface ApiKey {
+  id: Generated<number>;
+  org_id: number;
+  name: string;
+  prefix: string;
+  token_hash: Uint8Array;
+  scope: string;
+  created_by: number | null;
+  created_at: Generated<Date>;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface AuditEvent {
+  id: Generated<number>;
+  org_id: number | null;
+  chain: string;
+  seq: number;
+  actor_type: string;
+  actor_id: string | null;
+  action: string;
+  target_type: string | null;
+  target_id: string | null;
+  summary: Generated<unknown>;
+  ip: string | null;
+  created_at: Generated<Date>;
+  prev_hash: Uint8Array;
+  hash: Uint8Array;
+}
+
+export interface Domain {
+  id: Generated<number>;
+  org_id: number;
+  name: string;
+  verification_token: string;
+  verified_at: Date | null;
+  last_checked_at: Date | null;
+  created_at: Generated<Date>;
+}
+
 export interface FailureReport {
   id: Generated<number>;
   org_id: number;
@@ -138,6 +179,19 @@ export interface IngestLog {
   last_seen_at: Generated<Date>;
 }
 
+export interface Invitation {
+  id: Generated<number>;
+  org_id: number;
+  email: string;
+  role: string;
+  token_hash: Uint8Array;
+  invited_by: number | null;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  accepted_at: Date | null;
+  revoked_at: Date | null;
+}
+
 export interface JobLease {
   name: string;
   holder: string;
@@ -159,6 +213,17 @@ export interface JobRun {
   reports_stored: Generated<number>;
   refused: Generated<number>;
   error: string | null;
+}
+
+export interface MagicLink {
+  id: Generated<number>;
+  email: string;
+  token_hash: Uint8Array;
+  invitation_id: number | null;
+  requested_ip: string | null;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  used_at: Date | null;
 }
 
 export interface Mailbox {
@@ -206,6 +271,13 @@ export interface Mailbox {
   updated_at: Generated<Date>;
 }
 
+export interface Membership {
+  org_id: number;
+  user_id: number;
+  role: string;
+  created_at: Generated<Date>;
+}
+
 export interface Organization {
   id: Generated<number>;
   slug: string;
@@ -221,6 +293,12 @@ export interface Pop3Seen {
   seen_at: Generated<Date>;
 }
 
+export interface RateLimit {
+  key: string;
+  window_start: Date;
+  hits: number;
+}
+
 export interface RawDocument {
   id: Generated<number>;
   org_id: number;
@@ -232,6 +310,12 @@ export interface RawDocument {
   problem_code: string | null;
   problem: string | null;
   created_at: Generated<Date>;
+}
+
+export interface RecoveryCode {
+  user_id: number;
+  code_hash: Uint8Array;
+  used_at: Date | null;
 }
 
 export interface TlsReport {
@@ -277,6 +361,32 @@ export interface TlsReportPolicy {
   failed_sessions: number;
 }
 
+export interface UserAccount {
+  id: Generated<number>;
+  email: string;
+  display_name: string | null;
+  instance_admin: Generated<boolean>;
+  totp_secret_sealed: Uint8Array | null;
+  totp_enabled_at: Date | null;
+  totp_last_step: number | null;
+  created_at: Generated<Date>;
+  last_sign_in_at: Date | null;
+}
+
+export interface UserSession {
+  id: Generated<number>;
+  user_id: number;
+  token_hash: Uint8Array;
+  created_at: Generated<Date>;
+  last_seen_at: Generated<Date>;
+  idle_expires_at: Date;
+  absolute_expires_at: Date;
+  second_factor_at: Date | null;
+  ip: string | null;
+  user_agent: string | null;
+  revoked_at: Date | null;
+}
+
 export interface DB {
   aggregate_daily: AggregateDaily;
   aggregate_record: AggregateRecord;
@@ -284,15 +394,25 @@ export interface DB {
   aggregate_record_reason: AggregateRecordReason;
   aggregate_record_spf: AggregateRecordSpf;
   aggregate_report: AggregateReport;
+  api_key: ApiKey;
+  audit_event: AuditEvent;
+  domain: Domain;
   failure_report: FailureReport;
   ingest_log: IngestLog;
+  invitation: Invitation;
   job_lease: JobLease;
   job_run: JobRun;
+  magic_link: MagicLink;
   mailbox: Mailbox;
+  membership: Membership;
   organization: Organization;
   pop3_seen: Pop3Seen;
+  rate_limit: RateLimit;
   raw_document: RawDocument;
+  recovery_code: RecoveryCode;
   tls_report: TlsReport;
   tls_report_failure: TlsReportFailure;
   tls_report_policy: TlsReportPolicy;
+  user_account: UserAccount;
+  user_session: UserSession;
 }
