@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import type { KyselyPlugin } from 'kysely';
 import type { DB } from '../../src/db/schema.js';
 
 /**
@@ -39,8 +40,8 @@ export async function snapshotReportData(db: Kysely<DB>): Promise<Record<string,
 export function crashingAfter(db: Kysely<DB>, n: number): { db: Kysely<DB>; crashed: () => boolean } {
   let count = 0;
   let crashed = false;
-  const plugin = {
-    transformQuery(args: { node: never }) {
+  const plugin: KyselyPlugin = {
+    transformQuery(args) {
       count += 1;
       if (count > n) {
         crashed = true;
@@ -48,7 +49,7 @@ export function crashingAfter(db: Kysely<DB>, n: number): { db: Kysely<DB>; cras
       }
       return args.node;
     },
-    async transformResult(args: { result: never }) {
+    async transformResult(args) {
       return args.result;
     },
   };

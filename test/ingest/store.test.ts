@@ -114,7 +114,7 @@ describeEachBackend('store', (backend) => {
 
   it('counts a re-sent report with different bytes once, keeping it as a duplicate', async () => {
     const xml = generateAggregateXml({ records: 40, seed: 11, reportId: 'resent-1' });
-    const reformatted = xml.replace(/></g, '>\n<');
+    const reformatted = xml.replace(/\n/g, '\r\n');
     expect(reformatted).not.toBe(xml);
     const dir = await writeFiles('resent-' + backend, { '1.xml': xml, '2.xml': reformatted });
     const summary = await importPaths(ctx, [dir]);
@@ -147,7 +147,10 @@ describeEachBackend('store', (backend) => {
 
   it('spreads a multi-day report over the days it covers and keeps totals exact', async () => {
     const begin = Date.UTC(2024, 2, 1, 12) / 1000;
-    const xml = generateAggregateXml({ records: 30, seed: 5, reportId: 'multi-day', beginEpoch: begin, days: 3 });
+    const xml = generateAggregateXml({ records: 30, seed: 5, reportId: 'multi-day', beginEpoch: begin }).replace(
+      /<end>\d+<\/end>/,
+      `<end>${begin + 3 * 86400}</end>`,
+    );
     const dir = await writeFiles('multiday-' + backend, { 'r.xml': xml });
     await importPaths(ctx, [dir]);
     const days = await sql<{ day: string; messages: number }>`
