@@ -1,6 +1,7 @@
 import { ConfigError } from '../config.js';
 import { DataDirLockedError } from '../db/lockfile.js';
 import { KeyringError } from '../lib/crypto/index.js';
+import { auditCommand } from './audit.js';
 import { importCommand } from './import.js';
 import { keysCommand } from './keys.js';
 import { mailboxCommand } from './mailbox.js';
@@ -8,7 +9,7 @@ import { UsageError, type CliIo, type Command } from './io.js';
 import { migrateCommand } from './migrate.js';
 import { serveCommand, startCommand, workerCommand } from './serve.js';
 
-const COMMANDS: Command[] = [startCommand, serveCommand, workerCommand, migrateCommand, importCommand, mailboxCommand, keysCommand];
+const COMMANDS: Command[] = [startCommand, serveCommand, workerCommand, migrateCommand, importCommand, mailboxCommand, keysCommand, auditCommand];
 
 function help(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

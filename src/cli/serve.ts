@@ -2,6 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { buildDeps, type Deps } from '../deps.js';
+import { createMailer } from '../mail/mailer.js';
 import { processHolderId, Scheduler } from '../jobs/scheduler.js';
 import { mailboxPollJob } from '../mailboxes/poll-job.js';
 import { UsageError, type Command, type CliIo } from './io.js';
@@ -9,7 +10,7 @@ import { UsageError, type Command, type CliIo } from './io.js';
 type Role = 'start' | 'serve' | 'worker';
 
 function listen(deps: Deps): Promise<ServerType> {
-  const app = createApp(deps);
+  const app = createApp({ ...deps, mailer: createMailer(deps.config, deps.logger) });
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port: deps.config.http.port, hostname: deps.config.http.host }, (info) => {
       deps.logger.info('listening', { url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}` });
