@@ -8,17 +8,6 @@ import { writeIngestLog } from './ingest-log.js';
 import { collectBytes, compressDocument } from './raw-archive.js';
 import type { DocumentOutcome, IngestContext } from './types.js';
 
-const POLICY_COLUMNS: Column[] = [
-  ['report_id', 'int8'],
-  ['ordinal', 'int4'],
-  ['org_id', 'int8'],
-  ['policy_type', 'text'],
-  ['policy_string', 'text'],
-  ['policy_domain', 'text'],
-  ['mx_host', 'text'],
-  ['successful_sessions', 'int8'],
-  ['failed_sessions', 'int8'],
-];
 const FAILURE_COLUMNS: Column[] = [
   ['report_id', 'int8'],
   ['policy_ordinal', 'int4'],

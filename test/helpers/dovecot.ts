@@ -248,7 +248,7 @@ export async function startDovecot(options: DovecotOptions): Promise<DovecotServ
     try {
       await waitForPort(ports.imap, child, logFile);
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n${stderr}`);
+      throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
     }
   };
   const halt = async (signal: NodeJS.Signals) => {
