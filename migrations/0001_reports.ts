@@ -90,8 +90,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     create index aggregate_report_domain_time on aggregate_report (org_id, policy_domain, begin_at desc);
     create index aggregate_report_time on aggregate_report (org_id, begin_at desc);
 
+    -- Record tables take hundreds of millions of rows: no per-row foreign-key checks on the hot
+    -- insert path. Rows are removed with their report by deleteAggregateReports().
     create table aggregate_record (
-      report_id bigint not null references aggregate_report (id) on delete cascade,
+      report_id bigint not null,
       ordinal integer not null,
       org_id bigint not null,
       source_ip inet not null,
@@ -106,7 +108,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
 
     create table aggregate_record_dkim (
-      report_id bigint not null references aggregate_report (id) on delete cascade,
+      report_id bigint not null,
       record_ordinal integer not null,
       ordinal smallint not null,
       org_id bigint not null,
@@ -118,7 +120,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
 
     create table aggregate_record_spf (
-      report_id bigint not null references aggregate_report (id) on delete cascade,
+      report_id bigint not null,
       record_ordinal integer not null,
       ordinal smallint not null,
       org_id bigint not null,
@@ -130,7 +132,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
 
     create table aggregate_record_reason (
-      report_id bigint not null references aggregate_report (id) on delete cascade,
+      report_id bigint not null,
       record_ordinal integer not null,
       ordinal smallint not null,
       org_id bigint not null,
@@ -153,7 +155,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       messages bigint not null,
       primary key (org_id, policy_domain, day, header_from, source_ip, disposition, dkim_eval, spf_eval)
     );
-    create index aggregate_daily_org_day on aggregate_daily (org_id, day);
 
     create table tls_report (
       id bigint generated always as identity primary key,

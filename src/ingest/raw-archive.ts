@@ -5,7 +5,7 @@ import zlib from 'node:zlib';
  * zlib runs on libuv's thread pool, beside the parser rather than in its way.
  */
 export class ArchiveWriter {
-  private readonly gzip = zlib.createGzip({ level: 3 });
+  private readonly gzip = zlib.createGzip({ level: 1 });
   private readonly chunks: Buffer[] = [];
   private readonly done: Promise<void>;
 

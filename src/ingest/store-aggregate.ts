@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { insertColumns, type Column } from '../db/bulk.js';
+import { insertColumns, insertTogether, unnestInsert, type Column } from '../db/bulk.js';
 import { parseAggregateStream } from '../reports/parse/aggregate.js';
 import type { AggregateHeader, AggregateRecord, ExtractedDocument } from '../reports/types.js';
 import { daysOfRange, splitCount, type DayShare } from './daily-split.js';
@@ -108,10 +108,13 @@ async function insertRecords(
     r.spfResults.forEach((s, j) => push(spf, [reportId, ordinal, j, orgId, s.domain, s.scope, s.result, s.humanResult]));
     r.reasons.forEach((x, j) => push(reason, [reportId, ordinal, j, orgId, x.type, x.comment]));
   });
-  await insertColumns(trx, 'aggregate_record', RECORD_COLUMNS, rec);
-  await insertColumns(trx, 'aggregate_record_dkim', DKIM_COLUMNS, dkim);
-  await insertColumns(trx, 'aggregate_record_spf', SPF_COLUMNS, spf);
-  await insertColumns(trx, 'aggregate_record_reason', REASON_COLUMNS, reason);
+  const inserts = [
+    unnestInsert('aggregate_record', RECORD_COLUMNS, rec),
+    ...(dkim[0]!.length ? [unnestInsert('aggregate_record_dkim', DKIM_COLUMNS, dkim)] : []),
+    ...(spf[0]!.length ? [unnestInsert('aggregate_record_spf', SPF_COLUMNS, spf)] : []),
+    ...(reason[0]!.length ? [unnestInsert('aggregate_record_reason', REASON_COLUMNS, reason)] : []),
+  ];
+  await insertTogether(trx, inserts);
 }
 
 export function reporterKey(orgName: string, email: string | null): string {
@@ -176,12 +179,16 @@ export async function storeAggregate(
       const tally = new DailyTally(daysOfRange(header.metadata.beginAt, header.metadata.endAt));
       let records = 0;
       let messages = 0;
+      // The database writes one batch while the parser reads the next.
+      let writing: Promise<void> = Promise.resolve();
       for (;;) {
         const next = await events.next();
         if (next.done) throw new Error('aggregate parser ended without an end event');
         const event = next.value;
+        await writing;
         if (event.type === 'records') {
-          await insertRecords(trx, ctx.orgId, report.id, records, event.records);
+          writing = insertRecords(trx, ctx.orgId, report.id, records, event.records);
+          writing.catch(() => {});
           for (const r of event.records) {
             tally.add(r);
             messages += r.count;

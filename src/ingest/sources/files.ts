@@ -34,28 +34,51 @@ async function collectFiles(paths: string[], unreadable: { path: string; reason:
   return files;
 }
 
-/** Imports files, directories, mbox files and maildirs through extract → parse → store. */
+/**
+ * Imports files, directories, mbox files and maildirs through extract → parse → store. Files are
+ * ingested `concurrency` at a time (the parser works while the database writes); outcomes are
+ * still those of a run in file order, because a document identical to an earlier one waits for it.
+ */
 export async function importPaths(
   ctx: FileIngestContext,
   paths: string[],
   onProgress?: (progress: ImportProgress) => void,
+  options: { concurrency?: number } = {},
 ): Promise<IngestSummary> {
   const summary = emptySummary();
   const files = await collectFiles(paths, summary.unreadable);
-  for (const [index, file] of files.entries()) {
-    onProgress?.({ filesDone: index, filesTotal: files.length, current: file });
+  const inFlight = new Map<string, Promise<unknown>>();
+  let next = 0;
+  let done = 0;
+  const ingestFile = async (file: string) => {
     const fileCtx: IngestContext = { ...ctx, source: `file:${file}` };
     let extracted;
     try {
       extracted = await extractFile(file, ctx.limits);
     } catch (error) {
       summary.unreadable.push({ path: file, reason: error instanceof Error ? error.message : String(error) });
-      continue;
+      return;
     }
     summary.files += 1;
     summary.messages += extracted.messages;
-    for (const outcome of await ingestExtracted(fileCtx, extracted)) addOutcome(summary, outcome);
-  }
+    const earlier = extracted.documents.map((d) => inFlight.get(d.sha256)).filter((p) => p !== undefined);
+    const mine = (async () => {
+      await Promise.allSettled(earlier);
+      return ingestExtracted(fileCtx, extracted);
+    })();
+    for (const d of extracted.documents) inFlight.set(d.sha256, mine);
+    for (const outcome of await mine) addOutcome(summary, outcome);
+    for (const d of extracted.documents) if (inFlight.get(d.sha256) === mine) inFlight.delete(d.sha256);
+  };
+  const worker = async () => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      onProgress?.({ filesDone: done, filesTotal: files.length, current: file });
+      await ingestFile(file);
+      done += 1;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, options.concurrency ?? 2) }, worker));
   onProgress?.({ filesDone: files.length, filesTotal: files.length, current: '' });
   return summary;
 }
