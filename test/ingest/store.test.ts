@@ -204,3 +204,30 @@ async function countQueries(database: TestDatabase, ctx: FileIngestContext, dir:
     await fresh.close();
   }
 }
+
+describeEachBackend('deleting reports', (backend) => {
+  it('removes a report and all its record rows, only within its organisation', async () => {
+    const { deleteAggregateReports } = await import('../../src/ingest/delete-reports.js');
+    const database = await openTestDatabase(backend);
+    try {
+      const orgId = await defaultOrgId(database.db);
+      const other = await database.db.insertInto('organization').values({ slug: 'other', name: 'Other' }).returning('id').executeTakeFirstOrThrow();
+      const dir = await writeFiles(`delete-${backend}`, {
+        'a.xml': generateAggregateXml({ records: 20, seed: 1, reportId: 'del-a' }),
+        'b.xml': generateAggregateXml({ records: 10, seed: 2, reportId: 'del-b' }),
+      });
+      const ctx = { db: database.db, orgId, limits: DEFAULT_LIMITS, keepFailureHeaders: true, logger: silentLogger };
+      await importPaths(ctx, [dir]);
+      const a = await database.db.selectFrom('aggregate_report').select('id').where('external_id', '=', 'del-a').executeTakeFirstOrThrow();
+      expect(await deleteAggregateReports(database.db, other.id, [a.id])).toBe(0);
+      expect(await deleteAggregateReports(database.db, orgId, [a.id])).toBe(1);
+      for (const table of ['aggregate_record', 'aggregate_record_dkim', 'aggregate_record_spf'] as const) {
+        const left = await database.db.selectFrom(table).select('report_id').distinct().execute();
+        expect(left.map((r) => r.report_id)).not.toContain(a.id);
+        expect(left.length).toBe(1);
+      }
+    } finally {
+      await database.close();
+    }
+  });
+});
