@@ -72,7 +72,7 @@ export async function benchIngestPostgres(reports = 100, recordsEach = 2000): Pr
     await migrateToLatest(database.db);
     const ctx = { db: database.db, orgId: await defaultOrgId(database.db), limits: DEFAULT_LIMITS, keepFailureHeaders: true, logger: silentLogger };
     let t = performance.now();
-    const first = await importPaths(ctx, [dir]);
+    const first = await importPaths(ctx, [dir], undefined, { concurrency: Number(process.env.BENCH_CONCURRENCY ?? 2) });
     const firstSeconds = (performance.now() - t) / 1000;
     if (first.records !== records) throw new Error(`expected ${records} records, stored ${first.records}`);
     t = performance.now();

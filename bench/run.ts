@@ -4,6 +4,7 @@
  */
 import { benchParse } from './parse.js';
 import { benchHugeReport, benchIngestPostgres } from './ingest.js';
+import { benchMailbox } from './mailbox.js';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -27,4 +28,14 @@ if (want('huge')) {
   const h = await benchHugeReport(200);
   row('one 200 MB aggregate report, peak RSS', `${Math.round(h.peakRssMb)} MB`, '≤ 300 MB', h.peakRssMb <= 300);
   console.log(`      (${h.mb.toFixed(0)} MB, ${h.records.toLocaleString('en')} records in ${h.seconds.toFixed(1)} s)`);
+}
+if (want('mailbox')) {
+  const m = await benchMailbox();
+  row(`first poll of a ${m.messages.toLocaleString('en')}-message folder (Dovecot)`, `${m.firstPollSeconds.toFixed(1)} s`, '≤ 60 s', m.firstPollSeconds <= 60);
+  row('incremental poll of the unchanged folder', `${m.incrementalPollSeconds.toFixed(2)} s`, '≤ 1 s', m.incrementalPollSeconds <= 1);
+  const drift = m.rssSecondHalfPeakMb - m.rssFirstHalfPeakMb;
+  row('memory drift, 2nd half of the poll vs 1st half', `${Math.round(drift)} MB`, 'flat (≤ 25 MB)', drift <= 25);
+  console.log(
+    `      (RSS start ${Math.round(m.rssStartMb)} MB, peak 1st half ${Math.round(m.rssFirstHalfPeakMb)} MB, 2nd half ${Math.round(m.rssSecondHalfPeakMb)} MB, end ${Math.round(m.rssEndMb)} MB)`,
+  );
 }

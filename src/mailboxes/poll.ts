@@ -42,6 +42,7 @@ export interface PollResult {
 }
 
 const MAX_BACKOFF_SECONDS = 6 * 3600;
+const MESSAGE_CONCURRENCY = 6;
 
 function serverSettings(row: MailboxRow, deps: PollDeps): MailServerSettings {
   return {
@@ -113,15 +114,21 @@ async function pollImap(deps: PollDeps, row: MailboxRow, signal: AbortSignal, ta
       });
     }
     const cursor = sameFolder ? { uidValidity: folder.uidValidity, lastUid: row.last_uid! } : null;
-    for await (const batch of session.fetchNew(cursor, { batchSize: deps.batchSize ?? 50, maxBytes: deps.limits.maxMailBytes })) {
+    for await (const batch of session.fetchNew(cursor, { batchSize: deps.batchSize ?? 200, maxBytes: deps.limits.maxMailBytes })) {
       const processed: number[] = [];
       const invalid: number[] = [];
-      for (const message of batch) {
-        const source = `imap:${row.id}:${folder.uidValidity}:${message.uid}`;
-        const { verdict, outcomes } = await ingestMail(deps, row, source, `${row.folder} uid ${message.uid}`, message.raw);
-        (verdict === 'processed' ? processed : invalid).push(message.uid);
-        tally.add(verdict, outcomes);
-      }
+      // Messages are independent: a few at a time keep the database busy while mail is unwrapped.
+      let next = 0;
+      const worker = async () => {
+        while (next < batch.length) {
+          const message = batch[next++]!;
+          const source = `imap:${row.id}:${folder.uidValidity}:${message.uid}`;
+          const { verdict, outcomes } = await ingestMail(deps, row, source, `${row.folder} uid ${message.uid}`, message.raw);
+          (verdict === 'processed' ? processed : invalid).push(message.uid);
+          tally.add(verdict, outcomes);
+        }
+      };
+      await Promise.all(Array.from({ length: MESSAGE_CONCURRENCY }, worker));
       // Only now, with the batch's data committed, is the mail touched.
       await settleImapBatch(session, row, processed, invalid);
       const lastUid = Math.max(...batch.map((m) => m.uid));
