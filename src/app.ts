@@ -1,26 +1,66 @@
 import { Hono } from 'hono';
 import { sql } from 'kysely';
+import { authRoutes } from './auth/routes.js';
+import { sessionCookie } from './auth/sessions.js';
 import type { Deps } from './deps.js';
+import { assetRoutes } from './http/assets.js';
+import { bodyLimit } from './http/body-limit.js';
+import { trustedProxies } from './http/client-ip.js';
+import { csrfProtection } from './http/csrf.js';
+import type { WebEnv } from './http/env.js';
+import { requestLog } from './http/request-log.js';
+import { requireUser } from './http/require-user.js';
+import { securityHeaders } from './http/security-headers.js';
+import { sessionMiddleware } from './http/session.js';
+import type { Mailer } from './mail/mailer.js';
+import { renderMessage } from './web/layout.js';
 
 const VERSION = '0.1.0';
 
+export interface AppDeps extends Pick<Deps, 'database' | 'logger' | 'config' | 'keyring'> {
+  mailer: Mailer;
+  /** Current time for expiries and rate-limit windows; tests move it. */
+  clock?: () => Date;
+}
+
 /** The HTTP application (no listen): `serve` mounts it, tests call `app.request()`. */
-export function createApp(deps: Pick<Deps, 'database' | 'logger'>): Hono {
-  const app = new Hono();
+export function createApp(deps: AppDeps): Hono<WebEnv> {
+  const { config, logger } = deps;
+  const db = deps.database.db;
+  const clock = deps.clock ?? (() => new Date());
+  const cookie = sessionCookie(config.publicUrl);
+  const app = new Hono<WebEnv>();
+
+  app.use(requestLog({ logger, trusted: trustedProxies(config.trustedProxies) }));
+  app.use(securityHeaders({ https: config.publicUrl.startsWith('https:') }));
 
   app.get('/healthz', async (c) => {
     try {
-      await sql`select 1`.execute(deps.database.db);
+      await sql`select 1`.execute(db);
       return c.json({ status: 'ok', version: VERSION, database: deps.database.kind });
     } catch (error) {
-      deps.logger.error('health check failed', { error });
+      logger.error('health check failed', { error });
       return c.json({ status: 'unavailable', version: VERSION, database: deps.database.kind }, 503);
     }
+  });
+  app.route('/assets', assetRoutes(logger));
+
+  app.use(bodyLimit({ otherMaxBytes: config.limits.maxMailBytes }));
+  app.use(sessionMiddleware({ db, cookie, clock }));
+  app.use(csrfProtection({ publicOrigin: config.publicUrl, logger }));
+
+  app.route('/', authRoutes({ db, config, keyring: deps.keyring, mailer: deps.mailer, logger, clock, cookie }));
+
+  // Placeholder home until the dashboard exists.
+  app.get('/', requireUser, (c) => {
+    const caller = c.get('caller');
+    const email = caller.kind === 'user' ? caller.email : '';
+    return renderMessage(c, 'DMARC Watch', [`You are signed in as ${email}.`], 200, { href: '/settings/security', label: 'Account security' });
   });
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {
-    deps.logger.error('request failed', { error, path: c.req.path });
+    logger.error('request failed', { error, requestId: c.get('requestId'), path: c.req.path });
     return c.json({ error: { code: 'internal', message: 'Something went wrong on our side; the error has been logged.' } }, 500);
   });
   return app;

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
 
@@ -63,7 +64,101 @@ const envSchema = z.object({
   DMARCWATCH_KEEP_FAILURE_HEADERS: boolean(true),
   DMARCWATCH_KEYS: z.string().optional(),
   DMARCWATCH_POLL_CONCURRENCY: positiveInt(2),
+  DMARCWATCH_PUBLIC_URL: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return undefined;
+      const problem = publicUrlProblem(value.trim());
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return new URL(value.trim()).origin;
+    }),
+  SMTP_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || smtpUrlValid(v.trim()), {
+      message: 'expected smtp://user:password@host:port or smtps://user:password@host:port (percent-encode special characters)',
+    }),
+  SMTP_FROM: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || mailboxValid(v.trim()), {
+      message: 'expected an address such as dmarc@example.com or "DMARC Watch <dmarc@example.com>"',
+    }),
+  DMARCWATCH_SIGNUP: z.enum(['open', 'invite', 'closed']).optional(),
+  DMARCWATCH_ADMIN_EMAIL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || EMAIL.test(v.trim()), { message: 'expected an email address' }),
+  DMARCWATCH_TRUSTED_PROXIES: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return [];
+      const entries = value.split(',').map((entry) => entry.trim());
+      const bad = entries.filter((entry) => !ipOrCidrValid(entry));
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `expected comma-separated IP addresses or CIDR ranges such as 10.0.0.0/8 or fd00::/8; not understood: ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
 });
+
+/** Deliberately loose: one @, something on each side, no spaces or angle brackets. */
+export const EMAIL = /^[^\s@<>()",;:]+@[^\s@<>()",;:]+\.[^\s@<>()",;:]+$/;
+
+function publicUrlProblem(text: string): string | null {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return 'expected the address people use to reach DMARC Watch, e.g. https://dmarc.example.com';
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return 'expected an https:// URL, e.g. https://dmarc.example.com';
+  if (url.username || url.password) return 'must not contain a user name or password';
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    return 'expected an origin only (scheme, host and optional port, e.g. https://dmarc.example.com): DMARC Watch cannot be served under a path';
+  }
+  // Session cookies are always Secure except on a loopback address (see src/auth/sessions.ts);
+  // over plain http anywhere else a browser would drop them and nobody could sign in.
+  if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    return 'must be https:// (put DMARC Watch behind a TLS-terminating reverse proxy); plain http:// is accepted only for localhost and 127.0.0.1';
+  }
+  return null;
+}
+
+export function isLoopbackHost(hostname: string): boolean {
+  return hostname === 'localhost' || hostname === '127.0.0.1';
+}
+
+function smtpUrlValid(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'smtp:' || url.protocol === 'smtps:') && url.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+
+function mailboxValid(text: string): boolean {
+  if (/[\r\n]/.test(text)) return false;
+  const angle = /^[^<>]*<([^<>]+)>$/.exec(text);
+  return EMAIL.test(angle ? (angle[1] as string) : text);
+}
+
+function ipOrCidrValid(entry: string): boolean {
+  const [address, prefix, ...rest] = entry.split('/');
+  if (rest.length > 0 || address === undefined) return false;
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 export interface Config {
   database: { kind: 'postgres'; url: string; poolSize: number } | { kind: 'pglite'; dataDir: string };
@@ -77,6 +172,19 @@ export interface Config {
   /** Where the embedded default keeps its generated key. */
   keyFile: string;
   mailboxes: { pollConcurrency: number };
+  /** Origin people reach the web interface at (no trailing slash), e.g. https://dmarc.example.com. */
+  publicUrl: string;
+  mail: {
+    /** smtp[s]://user:pass@host:port; unset: mail is written to the log (embedded database only). */
+    smtpUrl: string | undefined;
+    from: string;
+  };
+  /** Who may create an account by signing in: anyone, invited addresses only, or nobody new. */
+  signup: 'open' | 'invite' | 'closed';
+  /** This address is made instance admin when it signs in. */
+  adminEmail: string | undefined;
+  /** Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto headers are believed. */
+  trustedProxies: string[];
 }
 
 export class ConfigError extends Error {
@@ -119,6 +227,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     keys: e.DMARCWATCH_KEYS?.trim() ? e.DMARCWATCH_KEYS : undefined,
     keyFile: path.join(dataDir, 'secret.keys'),
     mailboxes: { pollConcurrency: e.DMARCWATCH_POLL_CONCURRENCY },
+    publicUrl: e.DMARCWATCH_PUBLIC_URL ?? `http://localhost:${e.PORT}`,
+    mail: {
+      smtpUrl: e.SMTP_URL?.trim() ? e.SMTP_URL.trim() : undefined,
+      from: e.SMTP_FROM?.trim() ? e.SMTP_FROM.trim() : `DMARC Watch <dmarcwatch@${new URL(e.DMARCWATCH_PUBLIC_URL ?? 'http://localhost').hostname}>`,
+    },
+    signup: e.DMARCWATCH_SIGNUP ?? 'open',
+    adminEmail: e.DMARCWATCH_ADMIN_EMAIL?.trim() ? e.DMARCWATCH_ADMIN_EMAIL.trim() : undefined,
+    trustedProxies: e.DMARCWATCH_TRUSTED_PROXIES,
   };
 }
 

@@ -21,4 +21,9 @@ export interface AppVariables {
   caller: Caller;
   requestId: string;
   org: OrgAccess;
+  /**
+   * Anti-CSRF token of the browser session, null without one. Every form that POSTs while signed in
+   * carries it as a hidden `_csrf` field (or a fetch sends it as `X-CSRF-Token`); see src/http/csrf.ts.
+   */
+  csrfToken: string | null;
 }

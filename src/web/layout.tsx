@@ -1,0 +1,110 @@
+import type { Context } from 'hono';
+import { raw } from 'hono/html';
+import type { Child } from 'hono/jsx';
+import { assetUrl } from '../http/assets.js';
+import type { WebEnv } from '../http/env.js';
+
+export interface LayoutProps {
+  title: string;
+  /** Signed-in user, for the navigation; omit on anonymous pages. */
+  user?: { email: string } | null;
+  /** The session's anti-CSRF token (needed by the sign-out button). */
+  csrfToken?: string | null;
+  children?: Child;
+}
+
+/** Hidden `_csrf` field for a form that POSTs while signed in. */
+export function CsrfField(props: { token: string | null | undefined }) {
+  return props.token ? <input type="hidden" name="_csrf" value={props.token} /> : null;
+}
+
+/** The page frame. No inline script or style: the CSP allows /assets files only. */
+export function Layout(props: LayoutProps) {
+  return (
+    <>
+      {raw('<!doctype html>')}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width, initial-scale=1" />
+          <meta name="referrer" content="no-referrer" />
+          <title>{props.title} · DMARC Watch</title>
+          <link rel="stylesheet" href={assetUrl('app.css')} />
+        </head>
+        <body>
+          <a class="skip-link" href="#main">
+            Skip to content
+          </a>
+          <header class="site-header">
+            <a class="brand" href="/">
+              DMARC Watch
+            </a>
+            {props.user ? (
+              <nav class="site-nav" aria-label="Account">
+                <ul>
+                  <li>
+                    <span class="muted">{props.user.email}</span>
+                  </li>
+                  <li>
+                    <a href="/settings/sessions">Sessions</a>
+                  </li>
+                  <li>
+                    <a href="/settings/security">Security</a>
+                  </li>
+                  <li>
+                    <form method="post" action="/sign-out">
+                      <CsrfField token={props.csrfToken} />
+                      <button type="submit" class="link">
+                        Sign out
+                      </button>
+                    </form>
+                  </li>
+                </ul>
+              </nav>
+            ) : null}
+          </header>
+          <main id="main">{props.children}</main>
+        </body>
+      </html>
+    </>
+  );
+}
+
+/**
+ * Renders a page in the layout with the request's user and CSRF token filled in. Pages are never
+ * cached (the security headers add Cache-Control: no-store).
+ */
+export function renderPage(c: Context<WebEnv>, title: string, content: Child, status: 200 | 400 | 403 | 404 | 429 = 200) {
+  const caller = c.get('caller');
+  const user = caller.kind === 'user' ? { email: caller.email } : null;
+  return c.html(
+    <Layout title={title} user={user} csrfToken={c.get('csrfToken')}>
+      {content}
+    </Layout>,
+    status,
+  );
+}
+
+/** A short page that only says something (errors, refusals), with a way back. */
+export function renderMessage(
+  c: Context<WebEnv>,
+  title: string,
+  paragraphs: string[],
+  status: 200 | 400 | 403 | 404 | 429 = 200,
+  next: { href: string; label: string } = { href: '/', label: 'Go to DMARC Watch' },
+) {
+  return renderPage(
+    c,
+    title,
+    <>
+      <h1>{title}</h1>
+      {paragraphs.map((text) => (
+        <p>{text}</p>
+      ))}
+      <p>
+        <a href={next.href}>{next.label}</a>
+      </p>
+    </>,
+    status,
+  );
+}
