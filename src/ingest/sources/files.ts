@@ -48,27 +48,36 @@ export async function importPaths(
   const summary = emptySummary();
   const files = await collectFiles(paths, summary.unreadable);
   const inFlight = new Map<string, Promise<unknown>>();
+  // Files are extracted one at a time, in file order, so a document always registers before any
+  // identical one in a later file; storing then runs concurrently.
+  let extraction: Promise<unknown> = Promise.resolve();
   let next = 0;
   let done = 0;
   const ingestFile = async (file: string) => {
     const fileCtx: IngestContext = { ...ctx, source: `file:${file}` };
-    let extracted;
+    const step = extraction.then(async () => {
+      const extracted = await extractFile(file, ctx.limits);
+      const earlier = extracted.documents.map((d) => inFlight.get(d.sha256)).filter((p) => p !== undefined);
+      const stored = (async () => {
+        await Promise.allSettled(earlier);
+        return ingestExtracted(fileCtx, extracted);
+      })();
+      for (const d of extracted.documents) inFlight.set(d.sha256, stored);
+      return { extracted, stored };
+    });
+    extraction = step.catch(() => undefined);
+    let result;
     try {
-      extracted = await extractFile(file, ctx.limits);
+      result = await step;
     } catch (error) {
       summary.unreadable.push({ path: file, reason: error instanceof Error ? error.message : String(error) });
       return;
     }
+    const { extracted, stored } = result;
     summary.files += 1;
     summary.messages += extracted.messages;
-    const earlier = extracted.documents.map((d) => inFlight.get(d.sha256)).filter((p) => p !== undefined);
-    const mine = (async () => {
-      await Promise.allSettled(earlier);
-      return ingestExtracted(fileCtx, extracted);
-    })();
-    for (const d of extracted.documents) inFlight.set(d.sha256, mine);
-    for (const outcome of await mine) addOutcome(summary, outcome);
-    for (const d of extracted.documents) if (inFlight.get(d.sha256) === mine) inFlight.delete(d.sha256);
+    for (const outcome of await stored) addOutcome(summary, outcome);
+    for (const d of extracted.documents) if (inFlight.get(d.sha256) === stored) inFlight.delete(d.sha256);
   };
   const worker = async () => {
     while (next < files.length) {
