@@ -1,29 +1,102 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import http from 'node:http';
+import fsp from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
+import { startIntrospection, type IntrospectionServer } from './oauth-introspection.js';
 
 /**
- * A private Dovecot (Debian's dovecot-imapd/pop3d) on loopback high ports, with its own config,
- * certificates from a CA made for this run, passwd-file users and maildirs in a temp directory.
+ * A private Dovecot 2.3 (Debian's dovecot-imapd and dovecot-pop3d) for integration tests: its own
+ * config, base and state directories, certificates, users and maildirs in a temp directory,
+ * listening on free loopback ports. The system's Dovecot service is never touched.
  */
 
 const DOVECOT = '/usr/sbin/dovecot';
+const REQUIRED_FILES = [DOVECOT, '/usr/lib/dovecot/imap', '/usr/lib/dovecot/imap-login', '/usr/lib/dovecot/pop3', '/usr/lib/dovecot/pop3-login'];
+const APT_PACKAGES = 'dovecot-imapd dovecot-pop3d openssl';
+const run = promisify(execFile);
 
-export function dovecotAvailable(): boolean {
-  return fs.existsSync(DOVECOT) && fs.existsSync('/usr/lib/dovecot/imap') && fs.existsSync('/usr/lib/dovecot/pop3');
+function opensslAvailable(): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && fs.existsSync(path.join(dir, 'openssl')));
 }
 
-/** With CI=true a missing Dovecot fails the suite instead of skipping it. */
+/**
+ * Whether Dovecot can be started here. With CI=true a missing Dovecot throws, so the suite fails
+ * instead of being skipped; elsewhere it warns and returns false for `describe.skipIf`.
+ */
+export function dovecotAvailable(): boolean {
+  const missing = REQUIRED_FILES.filter((file) => !fs.existsSync(file));
+  if (!opensslAvailable()) missing.push('openssl');
+  if (!missing.length) return true;
+  const message = `Dovecot integration tests need ${missing.join(', ')}: apt-get install -y ${APT_PACKAGES}`;
+  if (process.env.CI === 'true') throw new Error(message);
+  console.warn(`\n*** SKIPPED: ${message} ***\n`);
+  return false;
+}
+
+/** Same as dovecotAvailable(), under the name the mailbox-poll suite uses. */
 export function requireDovecotInCi(): boolean {
-  const available = dovecotAvailable();
-  if (!available && process.env.CI === 'true') {
-    throw new Error('Dovecot is required when CI=true: apt-get install dovecot-imapd dovecot-pop3d openssl');
-  }
-  return available;
+  return dovecotAvailable();
+}
+
+export interface StartDovecotOptions {
+  /** username → password. Passwords must not contain ':' (passwd-file format). */
+  users: Record<string, string>;
+  /** false: a plaintext-only server (ssl = no, no STARTTLS/STLS, no TLS ports). Default true. */
+  tls?: boolean;
+  /**
+   * 'ca': a server certificate for localhost/127.0.0.1 signed by a CA made for this run (default).
+   * 'wrong-host': a self-signed certificate for another host name.
+   */
+  certificate?: 'ca' | 'wrong-host';
+  /** Shorthand for certificate: 'wrong-host'. */
+  badCertificate?: boolean;
+  /** Enables Dovecot's oauth2 passdb against an RFC 7662 introspection endpoint. */
+  oauth2?: { introspectionUrl: string; mechanisms?: ('xoauth2' | 'oauthbearer')[] };
+  /** Enables the oauth2 passdb with an introspection endpoint of its own that accepts these tokens (token → username). */
+  oauthTokens?: Map<string, string>;
+}
+
+export interface MaildirMessage {
+  file: string;
+  /** Maildir info flags, e.g. "S" for \Seen, "T" for \Deleted. */
+  flags: string;
+  seen: boolean;
+  raw: Buffer;
+}
+
+export interface DovecotServer {
+  host: string;
+  ports: { imap: number; imaps: number; pop3: number; pop3s: number };
+  /** PEM to pass as caPem: the CA that signed the server certificate (the certificate itself for 'wrong-host'). */
+  caPem: string;
+  dir: string;
+  /** Writes a message into the user's folder (created if missing); returns its maildir file name. */
+  deliver(user: string, folder: string, raw: string | Buffer): string;
+  /** The messages in a folder as files on disk (empty when the folder does not exist). */
+  listFolder(user: string, folder: string): MaildirMessage[];
+  /** Drops the folder's UID list and indexes so Dovecot assigns a new UIDVALIDITY and new UIDs. */
+  resetUidValidity(user: string, folder: string): void;
+  /** Dovecot's log so far. */
+  log(): string;
+  /**
+   * The first log line matching the pattern, waiting for Dovecot's log process to write it.
+   * `since` is a length of log() taken earlier: only lines written after it count.
+   */
+  waitForLog(pattern: RegExp, options?: { since?: number; timeoutMs?: number }): Promise<string>;
+  /** SIGSTOP to every Dovecot process: connections stay open and nothing answers. */
+  freeze(): void;
+  /** SIGCONT after freeze(). */
+  thaw(): void;
+  /** SIGKILL to Dovecot and all its processes, as a crashed server; files are kept for restart(). */
+  kill(): Promise<void>;
+  /** Stops Dovecot cleanly if it runs and starts it again: same ports, same mail. */
+  restart(): Promise<void>;
+  /** Ends Dovecot and deletes its directory. */
+  stop(): Promise<void>;
 }
 
 async function freePort(): Promise<number> {
@@ -37,286 +110,465 @@ async function freePort(): Promise<number> {
   });
 }
 
-function openssl(args: string[], cwd: string): void {
-  execFileSync('openssl', args, { cwd, stdio: 'pipe' });
+async function openssl(dir: string, args: string[]): Promise<void> {
+  await run('openssl', args, { cwd: dir });
 }
 
-export interface Certificates {
-  caPem: string;
-  certFile: string;
-  keyFile: string;
-}
+const EC_KEY = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
 
-/** A CA and a server certificate for `hostname` signed by it; or, with selfSigned, an untrusted one. */
-function makeCertificates(dir: string, options: { hostname: string; selfSigned: boolean }): Certificates {
-  const days = '2';
-  if (options.selfSigned) {
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.crt', '-days', days,
-      '-subj', `/CN=${options.hostname}`, '-addext', `subjectAltName=DNS:${options.hostname}`], dir);
-    return { caPem: fs.readFileSync(path.join(dir, 'server.crt'), 'utf8'), certFile: path.join(dir, 'server.crt'), keyFile: path.join(dir, 'server.key') };
+async function makeCertificates(dir: string, kind: 'ca' | 'wrong-host'): Promise<{ caPem: string; cert: string; key: string }> {
+  const cert = path.join(dir, 'server.crt');
+  const key = path.join(dir, 'server.key');
+  if (kind === 'wrong-host') {
+    await openssl(dir, ['req', '-x509', ...EC_KEY, '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=wrong-host.invalid',
+      '-addext', 'subjectAltName=DNS:wrong-host.invalid']);
+    return { caPem: await fsp.readFile(cert, 'utf8'), cert, key };
   }
-  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-days', days, '-subj', '/CN=DMARC Watch Test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'], dir);
-  openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', `/CN=${options.hostname}`], dir);
-  fs.writeFileSync(path.join(dir, 'ext.cnf'), `subjectAltName=DNS:${options.hostname},IP:127.0.0.1\nextendedKeyUsage=serverAuth\n`);
-  openssl(['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', days, '-extfile', 'ext.cnf'], dir);
-  return { caPem: fs.readFileSync(path.join(dir, 'ca.crt'), 'utf8'), certFile: path.join(dir, 'server.crt'), keyFile: path.join(dir, 'server.key') };
+  await openssl(dir, ['req', '-x509', ...EC_KEY, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=DMARC Watch test CA',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  await openssl(dir, ['req', ...EC_KEY, '-keyout', key, '-out', 'server.csr', '-subj', '/CN=localhost']);
+  await fsp.writeFile(
+    path.join(dir, 'server.ext'),
+    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n',
+  );
+  await openssl(dir, ['x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', cert, '-days', '2',
+    '-extfile', 'server.ext']);
+  return { caPem: await fsp.readFile(path.join(dir, 'ca.crt'), 'utf8'), cert, key };
 }
 
-export interface DovecotOptions {
-  users: Record<string, string>;
-  /** false: a plaintext-only server (no TLS at all). */
-  tls?: boolean;
-  /** An untrusted, self-signed certificate for another host name. */
-  badCertificate?: boolean;
-  /** Accept XOAUTH2 tokens checked against a local introspection endpoint. */
-  oauthTokens?: Map<string, string>;
+function passwdEntry(match: (fields: string[]) => boolean): string[] | undefined {
+  return fs
+    .readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .map((line) => line.split(':'))
+    .find(match);
 }
 
-export interface DovecotServer {
+function userName(uid: number): string {
+  const entry = passwdEntry((fields) => fields[2] === String(uid));
+  if (!entry) throw new Error(`no /etc/passwd entry for uid ${uid}`);
+  return entry[0]!;
+}
+
+function groupName(gid: number): string {
+  const line = fs.readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.split(':')[2] === String(gid));
+  if (!line) throw new Error(`no /etc/group entry for gid ${gid}`);
+  return line.split(':')[0]!;
+}
+
+/** The uid and gid mail is stored under. Dovecot refuses mail access as root, so root's tests use nobody. */
+function mailOwner(): { uid: number; gid: number } {
+  if (process.getuid?.() !== 0) return { uid: process.getuid!(), gid: process.getgid!() };
+  const nobody = passwdEntry((fields) => fields[0] === 'nobody');
+  if (!nobody) throw new Error('running as root needs the user "nobody" to own the test mail');
+  return { uid: Number(nobody[2]), gid: Number(nobody[3]) };
+}
+
+interface Layout {
   dir: string;
-  ports: { imap: number; imaps: number; pop3: number; pop3s: number };
-  caPem: string;
-  deliver(user: string, folder: string, raw: string | Buffer): string;
-  /** Message files currently in a folder (new/ and cur/). */
-  listFolder(user: string, folder: string): string[];
-  /** Forces a new UIDVALIDITY for a folder by dropping Dovecot's index and uid list. */
-  resetUidValidity(user: string, folder: string): void;
-  log(): string;
-  kill(): Promise<void>;
-  restart(): Promise<void>;
-  stop(): Promise<void>;
+  ports: DovecotServer['ports'];
+  tls: boolean;
+  cert: string;
+  key: string;
+  mailUid: number;
+  mailGid: number;
+  oauth2?: StartDovecotOptions['oauth2'];
 }
 
-function folderDir(root: string, user: string, folder: string): string {
-  const base = path.join(root, 'mail', user);
-  return folder === 'INBOX' ? base : path.join(base, `.${folder.replace(/\//g, '.')}`);
-}
-
-async function waitForPort(port: number, child: ChildProcess, logFile: string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    if (child.exitCode !== null) {
-      throw new Error(`dovecot exited with ${child.exitCode}: ${fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').slice(-2000) : ''}`);
-    }
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`dovecot did not open port ${port}`);
-}
-
-async function startIntrospection(tokens: Map<string, string>): Promise<{ url: string; close: () => Promise<void> }> {
-  const server = http.createServer((req, res) => {
-    let body = '';
-    req.on('data', (d: Buffer) => (body += d.toString()));
-    req.on('end', () => {
-      const header = req.headers.authorization ?? '';
-      const token = new URLSearchParams(body).get('token') ?? header.replace(/^Bearer\s+/i, '');
-      const user = tokens.get(token);
-      res.setHeader('content-type', 'application/json');
-      if (!user) {
-        res.statusCode = 401;
-        res.end(JSON.stringify({ active: false }));
-        return;
-      }
-      res.end(JSON.stringify({ active: true, username: user, email: user }));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  return { url: `http://127.0.0.1:${port}/introspect`, close: () => new Promise((r) => server.close(() => r())) };
-}
-
-function descendants(pid: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  const out: number[] = [];
-  const walk = (p: number) => {
-    for (const c of children.get(p) ?? []) {
-      out.push(c);
-      walk(c);
-    }
-  };
-  walk(pid);
-  return out;
-}
-
-export async function startDovecot(options: DovecotOptions): Promise<DovecotServer> {
-  requireDovecotInCi();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmarcwatch-dovecot-'));
-  // Dovecot's auth process runs as the unprivileged `dovecot` user and must read the passwd file.
-  fs.chmodSync(dir, 0o755);
-  const tls = options.tls !== false;
-  const certs = tls ? makeCertificates(dir, { hostname: options.badCertificate ? 'wrong.example' : 'localhost', selfSigned: options.badCertificate === true }) : null;
-  const ports = { imap: await freePort(), imaps: await freePort(), pop3: await freePort(), pop3s: await freePort() };
-  // Dovecot never runs mail processes as root: as root, mail belongs to `nobody`.
-  const uid = process.getuid?.() === 0 ? 65534 : (process.getuid?.() ?? 65534);
-  const gid = process.getgid?.() === 0 ? 65534 : (process.getgid?.() ?? 65534);
-  const own = (p: string) => {
-    if (process.getuid?.() === 0) fs.chownSync(p, uid, gid);
-  };
-  fs.writeFileSync(path.join(dir, 'passwd'), Object.entries(options.users).map(([u, p]) => `${u}:{PLAIN}${p}::::::\n`).join(''));
-  for (const d of ['run', 'state', 'mail', 'home']) fs.mkdirSync(path.join(dir, d));
-  for (const d of ['mail', 'home']) own(path.join(dir, d));
-  const introspection = options.oauthTokens ? await startIntrospection(options.oauthTokens) : null;
-  if (introspection) {
-    fs.writeFileSync(
-      path.join(dir, 'oauth2.conf'),
-      [
-        'introspection_mode = post',
-        `introspection_url = ${introspection.url}`,
-        'username_attribute = username',
-        'active_attribute = active',
-        'active_value = true',
-        'force_introspection = yes',
-        '',
-      ].join('\n'),
-    );
-  }
-  const conf = [
+function config(layout: Layout): string {
+  const { dir, ports } = layout;
+  const root = process.getuid?.() === 0;
+  const mechanisms = layout.oauth2 ? (layout.oauth2.mechanisms ?? ['xoauth2', 'oauthbearer']) : [];
+  const lines = [
+    `instance_name = dmarcwatch-test-${path.basename(dir)}`,
     `base_dir = ${dir}/run`,
     `state_dir = ${dir}/state`,
     `log_path = ${dir}/dovecot.log`,
-    `info_log_path = ${dir}/dovecot.log`,
+    'auth_verbose = yes',
     'protocols = imap pop3',
     'listen = 127.0.0.1',
-    `ssl = ${tls ? 'yes' : 'no'}`,
-    ...(certs ? [`ssl_cert = <${certs.certFile}`, `ssl_key = <${certs.keyFile}`] : []),
-    `disable_plaintext_auth = ${tls ? 'yes' : 'no'}`,
-    `auth_mechanisms = plain login${introspection ? ' xoauth2 oauthbearer' : ''}`,
+    layout.tls ? 'ssl = yes' : 'ssl = no',
+    ...(layout.tls ? [`ssl_cert = <${layout.cert}`, `ssl_key = <${layout.key}`, 'ssl_min_protocol = TLSv1.2'] : []),
+    // Plaintext login is allowed so the plaintext-only server would accept credentials: the client must refuse on its own.
+    'disable_plaintext_auth = no',
+    `auth_mechanisms = plain login ${mechanisms.join(' ')}`,
     'auth_failure_delay = 0',
     'auth_cache_size = 0',
-    `mail_location = maildir:${dir}/mail/%u`,
-    'first_valid_uid = 1',
-    `mail_uid = ${uid}`,
-    `mail_gid = ${gid}`,
-    'namespace inbox {',
-    '  inbox = yes',
-    '  separator = /',
-    '}',
-    'passdb {',
-    '  driver = passwd-file',
-    `  args = scheme=PLAIN username_format=%u ${dir}/passwd`,
-    '}',
-    ...(introspection ? ['passdb {', '  driver = oauth2', '  mechanisms = xoauth2 oauthbearer', `  args = ${dir}/oauth2.conf`, '}'] : []),
-    'userdb {',
-    '  driver = static',
-    `  args = uid=${uid} gid=${gid} home=${dir}/home/%u`,
-    '}',
-    'protocol pop3 {',
-    '  pop3_uidl_format = %08Xu%08Xv',
-    '}',
+    `first_valid_uid = ${layout.mailUid}`,
+    `mail_uid = ${layout.mailUid}`,
+    `mail_gid = ${layout.mailGid}`,
+    `mail_location = maildir:${dir}/mail/%u/Maildir`,
+    'mailbox_list_index = no',
+    'mail_max_userip_connections = 100',
+    ...(root
+      ? []
+      : [
+          `default_internal_user = ${userName(process.getuid!())}`,
+          `default_internal_group = ${groupName(process.getgid!())}`,
+          `default_login_user = ${userName(process.getuid!())}`,
+          'service imap-login {\n  chroot =\n}',
+          'service pop3-login {\n  chroot =\n}',
+        ]),
+    // No auth penalty: wrong-password tests would otherwise slow every later login from 127.0.0.1.
+    `service anvil {\n${root ? '' : '  chroot =\n'}  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}`,
+    'namespace inbox {\n  inbox = yes\n  separator = /\n  prefix =\n}',
+    `passdb {\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u ${dir}/users\n  mechanisms = plain login\n}`,
+    ...(layout.oauth2 ? [`passdb {\n  driver = oauth2\n  mechanisms = ${mechanisms.join(' ')}\n  args = ${dir}/oauth2.conf\n}`] : []),
+    `userdb {\n  driver = static\n  args = uid=${layout.mailUid} gid=${layout.mailGid} home=${dir}/mail/%u allow_all_users=yes\n}`,
     'service imap-login {',
     `  inet_listener imap {\n    port = ${ports.imap}\n  }`,
-    `  inet_listener imaps {\n    port = ${tls ? ports.imaps : 0}\n    ssl = yes\n  }`,
+    `  inet_listener imaps {\n    port = ${layout.tls ? ports.imaps : 0}\n    ssl = ${layout.tls ? 'yes' : 'no'}\n  }`,
     '}',
     'service pop3-login {',
     `  inet_listener pop3 {\n    port = ${ports.pop3}\n  }`,
-    `  inet_listener pop3s {\n    port = ${tls ? ports.pop3s : 0}\n    ssl = yes\n  }`,
+    `  inet_listener pop3s {\n    port = ${layout.tls ? ports.pop3s : 0}\n    ssl = ${layout.tls ? 'yes' : 'no'}\n  }`,
     '}',
-    'service anvil {\n  chroot =\n}',
-    'service imap-login {\n  chroot =\n}',
-    'service pop3-login {\n  chroot =\n}',
-    '',
-  ].join('\n');
-  const confFile = path.join(dir, 'dovecot.conf');
-  fs.writeFileSync(confFile, conf);
-  const logFile = path.join(dir, 'dovecot.log');
+  ];
+  return `${lines.join('\n')}\n`;
+}
 
-  let child: ChildProcess;
-  let delivered = 0;
-  const launch = async () => {
-    child = spawn(DOVECOT, ['-F', '-c', confFile], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+function folderDir(dir: string, user: string, folder: string): string {
+  const mailRoot = path.join(dir, 'mail', user, 'Maildir');
+  if (folder.toUpperCase() === 'INBOX') return mailRoot;
+  // Maildir++ keeps every folder as a dot-separated directory under the root.
+  return path.join(mailRoot, `.${folder.split('/').join('.')}`);
+}
+
+/** Whether any process of the group still runs; zombies, already without sockets, do not count. */
+function processGroupAlive(pgid: number): boolean {
+  if (!fs.existsSync('/proc/self/stat')) {
     try {
-      await waitForPort(ports.imap, child, logFile);
-    } catch (error) {
-      throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
     }
-  };
-  const halt = async (signal: NodeJS.Signals) => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    // Dovecot serves each connection from its own process: a crash takes them all down.
-    const family = signal === 'SIGKILL' && child.pid ? descendants(child.pid) : [];
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill(signal);
-    for (const pid of family) {
+  }
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "pid (comm) state ppid pgrp ...": comm may contain spaces and parentheses.
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+let deliveries = 0;
+let lastMicros = 0;
+
+/** Dovecot gives new mail its UIDs in the order of the time in the file names, so those never repeat or go back. */
+function maildirName(size: number): string {
+  lastMicros = Math.max(Date.now() * 1000, lastMicros + 1);
+  deliveries += 1;
+  const seconds = Math.floor(lastMicros / 1_000_000);
+  const micros = lastMicros % 1_000_000;
+  return `${seconds}.M${micros}P${process.pid}Q${deliveries}R${crypto.randomBytes(4).toString('hex')}.dmarcwatch-test,S=${size}`;
+}
+
+export async function startDovecot(options: StartDovecotOptions): Promise<DovecotServer> {
+  if (!dovecotAvailable()) throw new Error(`Dovecot is not installed: apt-get install -y ${APT_PACKAGES}`);
+  const dir = await fsp.mkdtemp(path.join(os.tmpdir(), 'dmarcwatch-dovecot-'));
+  // Dovecot's unprivileged processes (auth, mail as nobody) must reach the files inside.
+  await fsp.chmod(dir, 0o755);
+  const tlsEnabled = options.tls !== false;
+  const root = process.getuid?.() === 0;
+  const { uid: mailUid, gid: mailGid } = mailOwner();
+  const ports = { imap: await freePort(), imaps: await freePort(), pop3: await freePort(), pop3s: await freePort() };
+  const confPath = path.join(dir, 'dovecot.conf');
+  let ownIntrospection: IntrospectionServer | null = null;
+  let certs: { caPem: string; cert: string; key: string };
+  try {
+    certs = await makeCertificates(dir, options.badCertificate ? 'wrong-host' : (options.certificate ?? 'ca'));
+    let oauth2 = options.oauth2;
+    if (!oauth2 && options.oauthTokens) {
+      ownIntrospection = await startIntrospection();
+      for (const [token, username] of options.oauthTokens) ownIntrospection.allow(token, username);
+      oauth2 = { introspectionUrl: ownIntrospection.url };
+    }
+    for (const sub of ['run', 'state', 'mail']) await fsp.mkdir(path.join(dir, sub));
+    if (root) await fsp.chown(path.join(dir, 'mail'), mailUid, mailGid);
+    const users = Object.entries(options.users).map(([name, password]) => {
+      if (/[:\n]/.test(name) || /[:\n]/.test(password)) throw new Error(`user ${name}: ':' and newlines cannot be stored in a passwd-file`);
+      return `${name}:{PLAIN}${password}::::::`;
+    });
+    await fsp.writeFile(path.join(dir, 'users'), `${users.join('\n')}\n`, { mode: 0o644 });
+    if (oauth2) {
+      await fsp.writeFile(
+        path.join(dir, 'oauth2.conf'),
+        [
+          'introspection_mode = post',
+          `introspection_url = ${oauth2.introspectionUrl}`,
+          'force_introspection = yes',
+          'username_attribute = username',
+          'active_attribute = active',
+          'active_value = true',
+          '',
+        ].join('\n'),
+        { mode: 0o644 },
+      );
+    }
+    await fsp.writeFile(confPath, config({ dir, ports, tls: tlsEnabled, cert: certs.cert, key: certs.key, mailUid, mailGid, oauth2 }));
+  } catch (error) {
+    await ownIntrospection?.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+
+  let child: ChildProcess | null = null;
+  let output = '';
+  const killOnExit = (): void => {
+    if (child?.pid) {
       try {
-        process.kill(pid, 'SIGKILL');
+        process.kill(-child.pid, 'SIGKILL');
       } catch {
         // already gone
       }
     }
-    await exited;
   };
-  await launch();
+  process.on('exit', killOnExit);
 
-  return {
-    dir,
+  const logText = (): string => {
+    try {
+      return fs.readFileSync(path.join(dir, 'dovecot.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+
+  async function launch(): Promise<void> {
+    output = '';
+    // After kill() the old master may not be reaped yet; its pid file would make Dovecot refuse to start.
+    await fsp.rm(path.join(dir, 'run', 'master.pid'), { force: true });
+    // Its own process group, so kill() reaches the login, auth and mail processes too.
+    const proc = spawn(DOVECOT, ['-F', '-c', confPath], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    proc.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    proc.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const listening = tlsEnabled ? Object.values(ports) : [ports.imap, ports.pop3];
+    const logStart = logText().length;
+    let probes = 0;
+    try {
+      await waitFor(
+        async () => {
+          if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`exited (${proc.exitCode ?? proc.signalCode})`);
+          const open = await Promise.all(listening.map(portOpen));
+          probes += open.filter(Boolean).length;
+          return open.every(Boolean);
+        },
+        15_000,
+        'Dovecot to listen',
+      );
+    } catch (error) {
+      await halt('SIGKILL');
+      throw new Error(`Dovecot did not start: ${(error as Error).message}\n${output}\n${logText()}`, { cause: error });
+    }
+    // Each probe leaves a "Disconnected" line; once they are all written, tests can take a log
+    // mark and know that what follows is theirs.
+    const probeLines = (): number => (logText().slice(logStart).match(/Disconnected/g) ?? []).length;
+    await waitFor(() => probeLines() >= probes, 3_000, 'the probe connections to be logged').catch(() => undefined);
+  }
+
+  async function halt(signal: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    const proc = child;
+    if (!proc?.pid) return;
+    const pgid = proc.pid;
+    try {
+      process.kill(-pgid, 'SIGCONT');
+      // SIGTERM goes to the master only: it stops its children itself, and would wait for the
+      // log process it needs if that were terminated alongside it.
+      process.kill(signal === 'SIGTERM' ? pgid : -pgid, signal);
+    } catch {
+      // already gone
+    }
+    if (signal === 'SIGTERM') {
+      // A clean stop takes about a second; processes that started moments earlier can hold the
+      // master for five more (stats handshake), so the rest is killed.
+      await waitFor(() => proc.exitCode !== null || proc.signalCode !== null, 1_500, 'Dovecot to stop').catch(() => undefined);
+      try {
+        process.kill(-pgid, 'SIGKILL');
+      } catch {
+        // all gone
+      }
+    }
+    await waitFor(() => !processGroupAlive(pgid), 10_000, 'Dovecot processes to exit');
+    if (child === proc) child = null;
+  }
+
+  // kill(), restart() and stop() run one after another even when a test does not await kill()
+  // (to crash the server in the middle of something): interleaved, a restart could be undone.
+  let lifecycle: Promise<unknown> = Promise.resolve();
+  const serially = (step: () => Promise<void>): Promise<void> => {
+    const next = lifecycle.then(step);
+    lifecycle = next.catch(() => undefined);
+    return next;
+  };
+
+  const server: DovecotServer = {
+    host: '127.0.0.1',
     ports,
-    caPem: certs?.caPem ?? '',
+    caPem: certs.caPem,
+    dir,
+
     deliver(user, folder, raw) {
       const target = folderDir(dir, user, folder);
-      const userRoot = path.join(dir, 'mail', user);
-      for (const sub of ['new', 'cur', 'tmp']) {
-        for (const d of [userRoot, target, path.join(userRoot, sub), path.join(target, sub)]) {
-          if (!fs.existsSync(d)) {
-            fs.mkdirSync(d, { recursive: true });
-            own(d);
-          }
+      for (const sub of ['', 'cur', 'new', 'tmp']) {
+        const sd = path.join(target, sub);
+        if (fs.existsSync(sd)) continue;
+        fs.mkdirSync(sd, { recursive: true });
+        if (root) {
+          // The user's Maildir root may have been created just now as well.
+          for (let d = sd; d.startsWith(path.join(dir, 'mail', user)); d = path.dirname(d)) fs.chownSync(d, mailUid, mailGid);
         }
       }
-      // Dovecot numbers new mail in file-name order: keep names in delivery order.
-      delivered += 1;
-      const name = `${Date.now()}.${String(delivered).padStart(8, '0')}${crypto.randomBytes(3).toString('hex')}.dmarcwatch-test`;
-      fs.writeFileSync(path.join(target, 'tmp', name), raw);
-      own(path.join(target, 'tmp', name));
-      fs.renameSync(path.join(target, 'tmp', name), path.join(target, 'new', name));
+      const bytes = typeof raw === 'string' ? Buffer.from(raw) : raw;
+      const name = maildirName(bytes.length);
+      const tmp = path.join(target, 'tmp', name);
+      fs.writeFileSync(tmp, bytes);
+      if (root) fs.chownSync(tmp, mailUid, mailGid);
+      // Written in tmp/ and renamed, so Dovecot never sees half a message.
+      fs.renameSync(tmp, path.join(target, 'new', name));
       return name;
     },
+
     listFolder(user, folder) {
       const target = folderDir(dir, user, folder);
-      return ['new', 'cur'].flatMap((sub) => {
-        const p = path.join(target, sub);
-        return fs.existsSync(p) ? fs.readdirSync(p) : [];
-      });
-    },
-    resetUidValidity(user, folder) {
-      const target = folderDir(dir, user, folder);
-      for (const file of fs.readdirSync(target)) if (file.startsWith('dovecot')) fs.rmSync(path.join(target, file), { force: true });
-      for (const sub of ['cur']) {
-        const p = path.join(target, sub);
-        if (!fs.existsSync(p)) continue;
-        for (const f of fs.readdirSync(p)) fs.renameSync(path.join(p, f), path.join(target, 'new', f.split(':')[0]!));
+      // Dovecot may rename a file (new/ to cur/, new flags) while it is read; then read the folder again.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const messages: MaildirMessage[] = [];
+          for (const sub of ['new', 'cur']) {
+            const subdir = path.join(target, sub);
+            if (!fs.existsSync(subdir)) continue;
+            for (const file of fs.readdirSync(subdir)) {
+              const flags = file.includes(':2,') ? file.slice(file.indexOf(':2,') + 3) : '';
+              messages.push({ file, flags, seen: flags.includes('S'), raw: fs.readFileSync(path.join(subdir, file)) });
+            }
+          }
+          return messages.sort((a, b) => a.file.localeCompare(b.file));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 10) throw error;
+        }
       }
     },
-    log: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : ''),
-    kill: () => halt('SIGKILL'),
-    restart: async () => {
-      await halt('SIGTERM');
-      await launch();
+
+    resetUidValidity(user, folder) {
+      const target = folderDir(dir, user, folder);
+      for (const file of fs.readdirSync(target)) {
+        if (file === 'dovecot-uidlist' || file.startsWith('dovecot.index')) fs.rmSync(path.join(target, file), { force: true });
+      }
     },
-    stop: async () => {
-      await halt('SIGTERM');
-      await introspection?.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+
+    log: logText,
+
+    async waitForLog(pattern, { since = 0, timeoutMs = 5_000 } = {}) {
+      let line: string | undefined;
+      await waitFor(
+        () => {
+          line = logText()
+            .slice(since)
+            .split('\n')
+            .find((l) => pattern.test(l));
+          return line !== undefined;
+        },
+        timeoutMs,
+        `a Dovecot log line matching ${pattern}`,
+      );
+      return line!;
     },
+
+    freeze() {
+      if (child?.pid) process.kill(-child.pid, 'SIGSTOP');
+    },
+
+    thaw() {
+      if (child?.pid) process.kill(-child.pid, 'SIGCONT');
+    },
+
+    kill: () => serially(() => halt('SIGKILL')),
+
+    restart: () =>
+      serially(async () => {
+        await halt('SIGTERM');
+        await launch();
+      }),
+
+    stop: () =>
+      serially(async () => {
+        // Everything goes with the directory, so there is nothing to shut down cleanly.
+        await halt('SIGKILL');
+        process.off('exit', killOnExit);
+        await ownIntrospection?.stop();
+        await fsp.rm(dir, { recursive: true, force: true });
+      }),
+  };
+
+  await launch().catch(async (error: unknown) => {
+    process.off('exit', killOnExit);
+    await ownIntrospection?.stop();
+    await fsp.rm(dir, { recursive: true, force: true });
+    throw error;
+  });
+  return server;
+}
+
+/**
+ * A TCP relay to a local port that records every byte the client sent, to prove what a client
+ * did or did not write on the wire.
+ */
+export async function recordingProxy(targetPort: number): Promise<{ port: number; clientBytes(): Buffer; close(): Promise<void> }> {
+  const received: Buffer[] = [];
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
+    sockets.add(client);
+    sockets.add(upstream);
+    client.on('data', (chunk: Buffer) => {
+      received.push(chunk);
+      upstream.write(chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => client.write(chunk));
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('close', end);
+    upstream.on('close', end);
+    client.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    clientBytes: () => Buffer.concat(received),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
