@@ -27,6 +27,19 @@ async function waitForHealth(url: string, child: ChildProcess): Promise<Response
   throw new Error('server did not answer');
 }
 
+describe('starting with PostgreSQL', () => {
+  it('refuses to start without a key, or with a malformed one, saying what to do', async () => {
+    const url = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+    const missing = await runDmarcwatch(['start'], { DATABASE_URL: url });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/DMARCWATCH_KEYS must be set.*openssl rand -base64 32/s);
+    const malformed = await runDmarcwatch(['start'], { DATABASE_URL: url, DMARCWATCH_KEYS: 'k1:not-a-key' });
+    expect(malformed.code).toBe(1);
+    expect(malformed.stderr).toMatch(/DMARCWATCH_KEYS/);
+    expect(malformed.stderr).not.toContain('not-a-key');
+  });
+});
+
 describe('npm start on the embedded database', () => {
   let tmp: string;
   let child: ChildProcess;
@@ -46,7 +59,11 @@ describe('npm start on the embedded database', () => {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   });
   afterAll(async () => {
-    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // the group has exited
+    }
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
@@ -55,6 +72,13 @@ describe('npm start on the embedded database', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ status: 'ok', database: 'pglite' });
     expect(stderr).toMatch(/"msg":"migration applied","migration":"0001_reports"/);
+  });
+
+  it('created its sealing key in the data directory, readable by its owner only, and said so', async () => {
+    const stat = await fs.stat(path.join(tmp, 'secret.keys'));
+    expect(stat.mode & 0o777).toBe(0o600);
+    expect(stderr).toMatch(/created a secret key/);
+    expect(stderr).not.toContain((await fs.readFile(path.join(tmp, 'secret.keys'), 'utf8')).match(/:(\S{40,})/)?.[1] ?? 'no key');
   });
 
   it('refuses a second process on the same data directory, saying what to do', async () => {
