@@ -199,6 +199,57 @@ describeEachBackend('mailbox polling against Dovecot', (backend) => {
     }
   });
 
+  it('picks up mail that arrives during a poll on the next one', async () => {
+    const folder = `arriving-${backend}`;
+    for (let i = 0; i < 6; i++) server.deliver(user, folder, reportMail());
+    const row = await mailbox(folder);
+    let delivered = false;
+    const deliverDuringPoll: KyselyPlugin = {
+      transformQuery(args) {
+        if (!delivered && args.node.kind === 'InsertQueryNode' && JSON.stringify(args.node).includes('"aggregate_report"')) {
+          delivered = true;
+          server.deliver(user, folder, reportMail('arrived-mid-poll'));
+        }
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const first = await poll(row, { ...deps, db: database.db.withPlugin(deliverDuringPoll) });
+    expect(delivered).toBe(true);
+    expect(first).toMatchObject({ outcome: 'ok', messages: 6 });
+    expect(server.listFolder(user, folder)).toHaveLength(1);
+    const second = await poll(await findMailbox(database.db, orgId, folder));
+    expect(second).toMatchObject({ outcome: 'ok', messages: 1, reportsStored: 1 });
+    expect(await count(database, 'aggregate_report')).toBe(7);
+  });
+
+  it('abandons cleanly between batches on shutdown and finishes on the next poll', async () => {
+    const folder = `shutdown-${backend}`;
+    for (let i = 0; i < 12; i++) server.deliver(user, folder, reportMail());
+    const row = await mailbox(folder);
+    const shutdown = new AbortController();
+    let stored = 0;
+    const stopAfterFirstBatch: KyselyPlugin = {
+      transformQuery(args) {
+        if (args.node.kind === 'InsertQueryNode' && JSON.stringify(args.node).includes('"aggregate_report"') && ++stored === 2) shutdown.abort();
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const claimed = await claimMailbox(database.db, row.id, deps.holder, deps.claimTtlMs);
+    const first = await pollMailbox({ ...deps, db: database.db.withPlugin(stopAfterFirstBatch) }, claimed!, shutdown.signal);
+    expect(first).toMatchObject({ outcome: 'abandoned', messages: 5 });
+    const paused = await findMailbox(database.db, orgId, folder);
+    expect(paused.claimed_by).toBeNull();
+    expect(paused.next_poll_at.getTime()).toBeLessThanOrEqual(Date.now());
+    expect(server.listFolder(user, `${folder}-done`)).toHaveLength(5);
+    const rest = await poll(paused);
+    expect(rest).toMatchObject({ outcome: 'ok', messages: 7 });
+    expect(await count(database, 'aggregate_report')).toBe(12);
+    const runs = await database.db.selectFrom('job_run').select('outcome').where('mailbox_id', '=', row.id).orderBy('id').execute();
+    expect(runs.map((r) => r.outcome)).toEqual(['abandoned', 'ok']);
+  });
+
   it('lets racing workers share mailboxes without polling one twice or storing a report twice', async () => {
     const folders = [0, 1, 2].map((i) => `race-${backend}-${i}`);
     for (const folder of folders) {
