@@ -16,6 +16,12 @@ function store(ctx: IngestContext, doc: ExtractedDocument, sha256: Uint8Array): 
   }
 }
 
+/** PostgreSQL broke a deadlock or a serialization conflict by aborting our transaction: safe to retry. */
+function isRetryable(error: unknown): boolean {
+  const code = (error as { code?: string })?.code;
+  return code === '40P01' || code === '40001';
+}
+
 /**
  * The single entry to the report tables: a document known by its hash is only logged; a new one is
  * parsed and stored in one transaction, or refused with the parser's reason.
@@ -29,6 +35,7 @@ export async function ingestDocument(ctx: IngestContext, doc: ExtractedDocument)
       return await store(ctx, doc, sha256);
     } catch (error) {
       if (error instanceof DocumentClaimLost && attempt === 0) continue;
+      if (isRetryable(error) && attempt < 3) continue;
       if (!(error instanceof ReportError)) throw error;
       try {
         return await recordRefusal(ctx, doc, sha256, error);

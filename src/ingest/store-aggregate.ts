@@ -61,10 +61,20 @@ function columns(n: number): unknown[][] {
   return Array.from({ length: n }, () => []);
 }
 
-/** Messages per (day, header_from, ip, disposition, dkim, spf), summed in memory and written once per report. */
+/** Distinct rollup keys kept in memory before they are written (bounds memory on huge reports). */
+const TALLY_FLUSH_KEYS = 50_000;
+
+/**
+ * Messages per (day, header_from, ip, disposition, dkim, spf), summed in memory and written at the
+ * end of the report — or in chunks, for a report with more distinct keys than TALLY_FLUSH_KEYS.
+ */
 class DailyTally {
-  private readonly counts = new Map<string, number>();
+  private counts = new Map<string, number>();
   constructor(private readonly days: DayShare[]) {}
+
+  get size(): number {
+    return this.counts.size;
+  }
 
   add(record: AggregateRecord): void {
     const parts = splitCount(record.count, this.days);
@@ -77,15 +87,20 @@ class DailyTally {
     }
   }
 
-  /** Rows sorted by key, so concurrent writers lock rollup rows in the same order (no deadlocks). */
-  columns(orgId: number, policyDomain: string): unknown[][] {
+  /**
+   * Writes and forgets what was summed so far. Rows go in key order, so concurrent writers lock
+   * rollup rows in the same order; only a report flushed in several chunks can still meet another
+   * writer in a deadlock, which PostgreSQL breaks and ingestDocument retries.
+   */
+  async flush(db: Transaction<DB>, orgId: number, policyDomain: string): Promise<void> {
     const out = columns(DAILY_COLUMNS.length);
     for (const key of [...this.counts.keys()].sort()) {
       const [day, headerFrom, ip, disposition, dkim, spf] = key.split('\t');
       const row = [orgId, policyDomain, day, headerFrom, ip, disposition, dkim, spf, this.counts.get(key)];
       row.forEach((value, i) => out[i]!.push(value));
     }
-    return out;
+    this.counts = new Map();
+    await insertColumns(db, 'aggregate_daily', DAILY_COLUMNS, out, DAILY_UPSERT);
   }
 }
 
@@ -194,6 +209,10 @@ export async function storeAggregate(
             messages += r.count;
           }
           records += event.records.length;
+          if (tally.size > TALLY_FLUSH_KEYS) {
+            await writing;
+            await tally.flush(trx, ctx.orgId, header.policy.domain);
+          }
           continue;
         }
         if (event.type !== 'end') throw new Error(`unexpected aggregate event ${event.type}`);
@@ -202,7 +221,7 @@ export async function storeAggregate(
           .set({ warnings: event.warnings, extensions: event.extensions, record_count: records, message_count: messages })
           .where('id', '=', report.id)
           .execute();
-        await insertColumns(trx, 'aggregate_daily', DAILY_COLUMNS, tally.columns(ctx.orgId, header.policy.domain), DAILY_UPSERT);
+        await tally.flush(trx, ctx.orgId, header.policy.domain);
         await trx
           .updateTable('raw_document')
           .set({ content_gzip: await archive.finish() })
