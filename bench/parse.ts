@@ -8,7 +8,7 @@ import { generateAggregateXml } from './synthetic.js';
 
 const REPORTS = 50;
 const RECORDS_PER_REPORT = 2_000;
-const WARM_UP_REPORTS = 3;
+const WARM_UP_REPORTS = 10;
 const CHUNK = 64 * 1024;
 
 export interface ParseBenchResult {

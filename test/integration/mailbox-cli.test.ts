@@ -46,7 +46,7 @@ describe.skipIf(!dovecotAvailable() && process.env.CI !== 'true')('dmarcwatch ma
     await fs.rm(tmp, { recursive: true, force: true });
   });
 
-  it('adds a mailbox with the password from standard input, tests, polls and lists it — never showing the password', async () => {
+  it('adds a mailbox with the password from standard input, tests, polls and lists it — never showing the password', { timeout: 180_000 }, async () => {
     const common = ['--host', 'localhost', '--port', String(server.ports.imaps), '--ca-file', path.join(tmp, 'ca.pem'), '--user', 'reports'];
     const add = await cli(['mailbox', 'add', '--name', 'dmarc', ...common], env, `${PASSWORD}\n`);
     expect(add.code, add.stderr).toBe(0);

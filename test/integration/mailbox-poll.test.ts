@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import type net from 'node:net';
@@ -248,6 +249,36 @@ describeEachBackend('mailbox polling against Dovecot', (backend) => {
     expect(await count(database, 'aggregate_report')).toBe(12);
     const runs = await database.db.selectFrom('job_run').select('outcome').where('mailbox_id', '=', row.id).orderBy('id').execute();
     expect(runs.map((r) => r.outcome)).toEqual(['abandoned', 'ok']);
+  });
+
+  it('downloads only the report-bearing parts of a large mail', async () => {
+    const folder = `partial-${backend}`;
+    const picture = crypto.randomBytes(3 * 1024 * 1024);
+    const xml = generateAggregateXml({ records: 5, seed: 77, reportId: `partial-${backend}` });
+    server.deliver(
+      user,
+      folder,
+      buildMail({
+        subject: 'Fwd: report with a holiday photo',
+        body: {
+          subtype: 'mixed',
+          parts: [
+            { contentType: 'text/plain; charset=utf-8', content: 'See the attached report.' },
+            { contentType: 'image/jpeg', filename: 'beach.jpg', content: picture },
+            { contentType: 'application/gzip', filename: 'google.com!example.com!1!2.xml.gz', content: zlib.gzipSync(xml) },
+          ],
+        },
+      }),
+    );
+    const row = await mailbox(folder);
+    const since = server.log().length;
+    const result = await poll(row);
+    expect(result).toMatchObject({ outcome: 'ok', messages: 1, processed: 1, reportsStored: 1 });
+    const logout = await server.waitForLog(/imap\(dmarc\).*Logged out/, { since });
+    const bodyBytes = Number(/body_bytes=(\d+)/.exec(logout)?.[1]);
+    expect(bodyBytes).toBeGreaterThan(0);
+    expect(bodyBytes).toBeLessThan(100_000);
+    expect(server.listFolder(user, `${folder}-done`)).toHaveLength(1);
   });
 
   it('lets racing workers share mailboxes without polling one twice or storing a report twice', async () => {

@@ -1,3 +1,4 @@
+import { assembleParts, PARTIAL_FETCH_THRESHOLD, reportParts } from './report-parts.js';
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type MailboxLockObject } from 'imapflow';
 import {
   checkSettings,
@@ -259,9 +260,38 @@ export class ImapSession {
     if (batch.length) yield await this.download(batch, maxBytes);
   }
 
+  /**
+   * A large multipart message without the parts that cannot carry a report (pictures, inline
+   * bodies); null when it is not multipart or has nothing to skip, so the whole source is fetched.
+   */
+  private async downloadReportParts(uid: number, maxBytes: number): Promise<Buffer | null> {
+    const [row] = await this.command(() => this.client.fetchAll(String(uid), { uid: true, bodyStructure: true }, { uid: true }));
+    const structure = row?.bodyStructure;
+    if (!structure?.childNodes?.length) return null;
+    const parts = reportParts(structure);
+    const wantedBytes = parts.reduce((sum, p) => sum + (p.size ?? 0), 0);
+    if (wantedBytes > maxBytes) return null;
+    const names = parts.flatMap((p) => [`${p.part}.mime`, p.part!]);
+    const [fetched] = await this.command(() =>
+      this.client.fetchAll(String(uid), { uid: true, headers: true, ...(names.length ? { bodyParts: names } : {}) }, { uid: true }),
+    );
+    if (!fetched?.headers) return null;
+    const bodies = fetched.bodyParts ?? new Map<string, Buffer>();
+    return assembleParts(
+      fetched.headers,
+      parts.map((p) => ({ mime: bodies.get(`${p.part}.mime`) ?? Buffer.alloc(0), body: bodies.get(p.part!) ?? Buffer.alloc(0) })),
+    );
+  }
+
   private async download(entries: { uid: number; size: number }[], maxBytes: number): Promise<FetchedMessage[]> {
-    const wanted = entries.filter((e) => e.size <= maxBytes).map((e) => e.uid);
-    const sources = new Map<number, Buffer>();
+    const partial = new Map<number, Buffer>();
+    for (const entry of entries) {
+      if (entry.size <= PARTIAL_FETCH_THRESHOLD || entry.size > maxBytes) continue;
+      const assembled = await this.downloadReportParts(entry.uid, maxBytes);
+      if (assembled) partial.set(entry.uid, assembled);
+    }
+    const wanted = entries.filter((e) => e.size <= maxBytes && !partial.has(e.uid)).map((e) => e.uid);
+    const sources = new Map<number, Buffer>(partial);
     if (wanted.length) {
       // The partial fetch bounds what a server that under-reports sizes can send: one byte over
       // maxBytes shows the message is too large.
@@ -279,7 +309,7 @@ export class ImapSession {
       const raw = sources.get(uid);
       // Expunged by someone else between listing and download.
       if (!raw) continue;
-      messages.push(raw.length > maxBytes ? { uid, size, raw: null, tooLarge: true } : { uid, size, raw, tooLarge: false });
+      messages.push(raw.length > maxBytes && !partial.has(uid) ? { uid, size, raw: null, tooLarge: true } : { uid, size, raw, tooLarge: false });
     }
     return messages;
   }
