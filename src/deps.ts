@@ -3,6 +3,7 @@ import { openDatabase, type Database } from './db/database.js';
 import { migrateToLatest } from './db/migrate.js';
 import { initCrypto, resolveKeyring, type Keyring } from './lib/crypto/index.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import type { PollDeps } from './mailboxes/poll.js';
 
 export interface Deps {
   config: Config;
@@ -32,4 +33,17 @@ export async function buildDeps(config: Config, options: { migrate?: boolean; lo
     throw error;
   }
   return { config, logger, database, keyring: keys.keyring };
+}
+
+/** What a mailbox poll needs, for the worker named `holder`. */
+export function mailboxPollDeps(deps: Deps, holder: string): PollDeps {
+  return {
+    db: deps.database.db,
+    keyring: deps.keyring,
+    logger: deps.logger,
+    limits: deps.config.limits,
+    keepFailureHeaders: deps.config.keepFailureHeaders,
+    holder,
+    claimTtlMs: 10 * 60_000,
+  };
 }

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { AUDIT_ZERO_HASH, hashAuditEvent } from './record.js';
+import { AUDIT_ZERO_HASH, hashAuditEvent, type HashedAuditFields } from './record.js';
 
 /** The last event of a chain: record it somewhere else (or keep an export) to detect truncation later. */
 export interface AuditChainHead {
@@ -55,18 +55,8 @@ export interface VerifyAuditOptions {
   anchor?: AuditChainHead;
 }
 
-interface Row {
+interface Row extends HashedAuditFields {
   id: number;
-  chain: string;
-  seq: number;
-  actor_type: string;
-  actor_id: string | null;
-  action: string;
-  target_type: string | null;
-  target_id: string | null;
-  summary: unknown;
-  ip: string | null;
-  created_at: Date;
   prev_hash: Uint8Array;
   hash: Uint8Array;
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.js';
-import { buildDeps, type Deps } from '../deps.js';
+import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { processHolderId } from '../jobs/scheduler.js';
 import { createLogger } from '../lib/logger.js';
 import { claimMailbox } from '../mailboxes/claim.js';
@@ -139,15 +139,7 @@ export const mailboxCommand: Command = {
               return 1;
             }
             const result = await pollMailbox(
-              {
-                db: deps.database.db,
-                keyring: deps.keyring,
-                logger: deps.logger,
-                limits: deps.config.limits,
-                keepFailureHeaders: deps.config.keepFailureHeaders,
-                holder,
-                claimTtlMs: 10 * 60_000,
-              },
+              mailboxPollDeps(deps, holder),
               row,
               new AbortController().signal,
             );

@@ -1,7 +1,7 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
-import { buildDeps, type Deps } from '../deps.js';
+import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { createMailer } from '../mail/mailer.js';
 import { processHolderId, Scheduler } from '../jobs/scheduler.js';
 import { mailboxPollJob } from '../mailboxes/poll-job.js';
@@ -23,18 +23,7 @@ function startScheduler(deps: Deps): Scheduler {
   const holder = processHolderId();
   const scheduler = new Scheduler(deps.database.db, deps.logger, holder);
   scheduler.register(
-    mailboxPollJob(
-      {
-        db: deps.database.db,
-        keyring: deps.keyring,
-        logger: deps.logger,
-        limits: deps.config.limits,
-        keepFailureHeaders: deps.config.keepFailureHeaders,
-        holder,
-        claimTtlMs: 10 * 60_000,
-      },
-      deps.config.mailboxes.pollConcurrency,
-    ),
+    mailboxPollJob(mailboxPollDeps(deps, holder), deps.config.mailboxes.pollConcurrency),
   );
   return scheduler;
 }
