@@ -5,6 +5,7 @@ import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { createMailer } from '../mail/mailer.js';
 import { processHolderId, Scheduler } from '../jobs/scheduler.js';
 import { mailboxPollJob } from '../mailboxes/poll-job.js';
+import { maintenanceJob } from '../jobs/maintenance.js';
 import { UsageError, type Command, type CliIo } from './io.js';
 
 type Role = 'start' | 'serve' | 'worker';
@@ -25,6 +26,7 @@ function startScheduler(deps: Deps): Scheduler {
   scheduler.register(
     mailboxPollJob(mailboxPollDeps(deps, holder), deps.config.mailboxes.pollConcurrency),
   );
+  scheduler.register(maintenanceJob(deps.database.db, deps.logger));
   return scheduler;
 }
 

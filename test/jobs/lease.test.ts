@@ -40,3 +40,25 @@ describeEachBackend('job lease', (backend) => {
     expect(holders[results.indexOf(true)]).toBe(row.holder);
   });
 });
+
+describeEachBackend('maintenance job', (backend) => {
+  it('prunes old sessions and rate-limit windows, once across two schedulers', async () => {
+    const { Scheduler } = await import('../../src/jobs/scheduler.js');
+    const { maintenanceJob } = await import('../../src/jobs/maintenance.js');
+    const { silentLogger } = await import('../../src/lib/logger.js');
+    const database = await openTestDatabase(backend);
+    try {
+      await sql`insert into rate_limit (key, window_start, hits) values ('old', now() - interval '3 hours', 5), ('fresh', now(), 1)`.execute(database.db);
+      const job = maintenanceJob(database.db, silentLogger);
+      const a = new Scheduler(database.db, silentLogger, 'a');
+      const b = new Scheduler(database.db, silentLogger, 'b');
+      await Promise.all([a.trigger(job), b.trigger(job)]);
+      await Promise.all([a.stop(), b.stop()]);
+      const left = await database.db.selectFrom('rate_limit').select('key').execute();
+      expect(left.map((r) => r.key)).toEqual(['fresh']);
+      expect(await database.db.selectFrom('job_lease').selectAll().execute()).toEqual([]);
+    } finally {
+      await database.close();
+    }
+  });
+});
