@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import { canonicalJson } from './canonical-json.js';
-import { auditChainName } from './record.js';
+import { AUDIT_EVENT_COLUMNS, auditChainName } from './record.js';
 
 export interface AuditExportOptions {
   /** Export events with a seq greater than this (the last seq of the previous page); default 0. */
@@ -55,22 +55,7 @@ export async function* exportAuditJsonl(
     const take = Math.min(batchSize, remaining);
     const rows = await db
       .selectFrom('audit_event')
-      .select([
-        'id',
-        'org_id',
-        'chain',
-        'seq',
-        'actor_type',
-        'actor_id',
-        'action',
-        'target_type',
-        'target_id',
-        'summary',
-        'ip',
-        'created_at',
-        'prev_hash',
-        'hash',
-      ])
+      .select([...AUDIT_EVENT_COLUMNS, 'org_id'])
       .where('chain', '=', chain)
       .where('seq', '>', after)
       .orderBy('seq')

@@ -23,6 +23,23 @@ export function auditChainName(orgId: number | null): string {
   return `org:${orgId}`;
 }
 
+/** Every stored column of an event except org_id (not hashed: it is cleared when its organisation goes). */
+export const AUDIT_EVENT_COLUMNS = [
+  'id',
+  'chain',
+  'seq',
+  'actor_type',
+  'actor_id',
+  'action',
+  'target_type',
+  'target_id',
+  'summary',
+  'ip',
+  'created_at',
+  'prev_hash',
+  'hash',
+] as const;
+
 /** Every column that the hash covers, as stored and as read back. */
 export interface HashedAuditFields {
   chain: string;

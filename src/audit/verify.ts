@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { AUDIT_ZERO_HASH, hashAuditEvent, type HashedAuditFields } from './record.js';
+import { AUDIT_EVENT_COLUMNS, AUDIT_ZERO_HASH, hashAuditEvent, type HashedAuditFields } from './record.js';
 
 /** The last event of a chain: record it somewhere else (or keep an export) to detect truncation later. */
 export interface AuditChainHead {
@@ -67,22 +67,6 @@ interface Verified {
   hash: Buffer;
 }
 
-const COLUMNS = [
-  'id',
-  'chain',
-  'seq',
-  'actor_type',
-  'actor_id',
-  'action',
-  'target_type',
-  'target_id',
-  'summary',
-  'ip',
-  'created_at',
-  'prev_hash',
-  'hash',
-] as const;
-
 /**
  * Walks a chain from seq 1 in seq order and stops at the first event that does not verify.
  * A chain alone cannot show that events were removed from its end (the remaining events still form
@@ -106,7 +90,7 @@ export async function verifyAuditChain(
 
   for (;;) {
     const after: Verified | null = prev;
-    let query = db.selectFrom('audit_event').select(COLUMNS).where('chain', '=', chain);
+    let query = db.selectFrom('audit_event').select(AUDIT_EVENT_COLUMNS).where('chain', '=', chain);
     // Keyset on (seq, id) rather than seq alone, so a duplicated seq (only possible with the unique
     // constraint dropped) is still read and reported.
     if (after) query = query.where((eb) => eb(eb.refTuple('seq', 'id'), '>', eb.tuple(after.seq, after.id)));

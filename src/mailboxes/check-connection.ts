@@ -3,8 +3,7 @@ import type { DB } from '../db/schema.js';
 import type { Keyring } from '../lib/crypto/index.js';
 import { mailboxAuth } from './credentials.js';
 import { testImap } from './imap/index.js';
-import type { MailServerSettings } from './mail-server.js';
-import type { MailboxRow } from './manage.js';
+import { mailServerSettings, type MailboxRow } from './manage.js';
 import { testPop3 } from './pop3/index.js';
 
 export interface ConnectionCheck {
@@ -21,7 +20,7 @@ export async function checkMailboxConnection(
   row: MailboxRow,
   options: { fetchImpl?: typeof fetch } = {},
 ): Promise<ConnectionCheck> {
-  const settings: MailServerSettings = { host: row.host, port: row.port, tls: row.tls_mode as MailServerSettings['tls'], caPem: row.ca_pem };
+  const settings = mailServerSettings(row);
   const auth = await mailboxAuth(db, keyring, row, options);
   if (row.protocol === 'pop3') {
     const result = await testPop3(settings, auth);

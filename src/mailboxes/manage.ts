@@ -1,6 +1,7 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type { DB, Mailbox } from '../db/schema.js';
 import { seal, type Keyring } from '../lib/crypto/index.js';
+import type { MailServerSettings } from './mail-server.js';
 import { oauthPreset } from './oauth2.js';
 import {
   defaultPort,
@@ -33,6 +34,18 @@ export const SECRET_COLUMNS: readonly SecretColumn[] = [
   'oauth_refresh_token_sealed',
   'oauth_access_token_sealed',
 ];
+
+/** How to reach a mailbox's server; timeouts default inside the protocol clients. */
+export function mailServerSettings(row: MailboxRow, timeouts: { connectTimeoutMs?: number; socketTimeoutMs?: number } = {}): MailServerSettings {
+  return {
+    host: row.host,
+    port: row.port,
+    tls: row.tls_mode as MailServerSettings['tls'],
+    caPem: row.ca_pem,
+    connectTimeoutMs: timeouts.connectTimeoutMs,
+    socketTimeoutMs: timeouts.socketTimeoutMs,
+  };
+}
 
 export function sealMailboxSecret(keyring: Keyring, mailboxId: number, column: SecretColumn, value: string): Uint8Array {
   return seal(keyring, value, { table: 'mailbox', column, rowId: mailboxId });

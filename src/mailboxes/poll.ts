@@ -9,8 +9,8 @@ import { extractBytes } from '../reports/extract/index.js';
 import type { ExtractLimits } from '../reports/types.js';
 import { mailboxAuth } from './credentials.js';
 import { ImapSession } from './imap/index.js';
-import { MailConnectionError, type MailServerSettings } from './mail-server.js';
-import type { MailboxRow } from './manage.js';
+import { MailConnectionError } from './mail-server.js';
+import { mailServerSettings, type MailboxRow } from './manage.js';
 import { OAuthError } from './oauth2.js';
 import { Pop3Session } from './pop3/index.js';
 import { renewClaim } from './claim.js';
@@ -43,17 +43,6 @@ export interface PollResult {
 
 const MAX_BACKOFF_SECONDS = 6 * 3600;
 const MESSAGE_CONCURRENCY = 6;
-
-function serverSettings(row: MailboxRow, deps: PollDeps): MailServerSettings {
-  return {
-    host: row.host,
-    port: row.port,
-    tls: row.tls_mode as MailServerSettings['tls'],
-    caPem: row.ca_pem,
-    connectTimeoutMs: deps.connectTimeoutMs,
-    socketTimeoutMs: deps.socketTimeoutMs,
-  };
-}
 
 class Tally {
   messages = 0;
@@ -102,7 +91,7 @@ async function ingestMail(
 
 async function pollImap(deps: PollDeps, row: MailboxRow, signal: AbortSignal, tally: Tally): Promise<'ok' | 'abandoned'> {
   const auth = await mailboxAuth(deps.db, deps.keyring, row, { fetchImpl: deps.fetchImpl });
-  const session = await ImapSession.open(serverSettings(row, deps), auth);
+  const session = await ImapSession.open(mailServerSettings(row, deps), auth);
   try {
     const folder = await session.selectFolder(row.folder);
     const sameFolder = row.uid_validity !== null && row.uid_validity === folder.uidValidity && row.last_uid !== null;
@@ -173,7 +162,7 @@ async function settleImapBatch(session: ImapSession, row: MailboxRow, processed:
 
 async function pollPop3(deps: PollDeps, row: MailboxRow, signal: AbortSignal, tally: Tally): Promise<'ok' | 'abandoned'> {
   const auth = await mailboxAuth(deps.db, deps.keyring, row, { fetchImpl: deps.fetchImpl });
-  const session = await Pop3Session.open(serverSettings(row, deps), auth);
+  const session = await Pop3Session.open(mailServerSettings(row, deps), auth);
   let committed = false;
   try {
     const listing = await session.list();

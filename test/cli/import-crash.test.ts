@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generateAggregateXml } from '../../bench/synthetic.js';
 import { ROOT, runDmarcwatch } from '../helpers/cli.js';
-import { describeEachBackend, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+import { describePostgres, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { snapshotReportData } from '../helpers/snapshot.js';
 
 const KEYS = `test:${Buffer.alloc(32, 3).toString('base64')}`;
@@ -20,11 +20,8 @@ afterAll(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-describeEachBackend('import killed mid-run', (backend) => {
-  if (backend !== 'postgres') {
-    it.skip('runs on PostgreSQL only (the embedded database is a single process)', () => {});
-    return;
-  }
+// PostgreSQL only: the embedded database admits a single process.
+describePostgres('import killed mid-run', () => {
   let clean: TestDatabase;
   let killed: TestDatabase;
   beforeAll(async () => {

@@ -1,9 +1,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../helpers/cli.js';
 import { BUILD_STEPS } from './build-steps.js';
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -40,12 +40,7 @@ describe('the production build (the Dockerfile build stage, without Docker)', ()
   it('runs --help and serves /healthz and its assets from the compiled code', async () => {
     const help = execFileSync(process.execPath, ['dist/src/main.js', '--help'], { cwd: dir, encoding: 'utf8' });
     expect(help).toMatch(/Usage: dmarcwatch <command>/);
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, '127.0.0.1', () => {
-        const p = (s.address() as net.AddressInfo).port;
-        s.close(() => resolve(p));
-      });
-    });
+    const port = await freePort();
     const data = fs.mkdtempSync(path.join(os.tmpdir(), 'dmarcwatch-build-data-'));
     const child = spawn(process.execPath, ['dist/src/main.js', 'start'], {
       cwd: dir,

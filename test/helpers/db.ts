@@ -84,6 +84,11 @@ if (!postgresReady && process.env.CI === 'true') {
 /** Runs a suite once per database backend; PostgreSQL is skipped (loudly) only outside CI. */
 export function describeEachBackend(name: string, suite: (backend: Backend) => void): void {
   describe(`${name} [pglite]`, () => suite('pglite'));
-  if (postgresReady) describe(`${name} [postgres]`, () => suite('postgres'));
-  else describe.skip(`${name} [postgres] — PostgreSQL not reachable at ${POSTGRES_ADMIN_URL}`, () => suite('postgres'));
+  describePostgres(name, () => suite('postgres'));
+}
+
+/** A suite that needs PostgreSQL itself (several processes on one database). */
+export function describePostgres(name: string, suite: () => void): void {
+  if (postgresReady) describe(`${name} [postgres]`, suite);
+  else describe.skip(`${name} [postgres] — PostgreSQL not reachable at ${POSTGRES_ADMIN_URL}`, suite);
 }

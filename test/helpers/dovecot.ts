@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from './cli.js';
 import { startIntrospection, type IntrospectionServer } from './oauth-introspection.js';
 
 /**
@@ -35,11 +36,6 @@ export function dovecotAvailable(): boolean {
   if (process.env.CI === 'true') throw new Error(message);
   console.warn(`\n*** SKIPPED: ${message} ***\n`);
   return false;
-}
-
-/** Same as dovecotAvailable(), under the name the mailbox-poll suite uses. */
-export function requireDovecotInCi(): boolean {
-  return dovecotAvailable();
 }
 
 export interface StartDovecotOptions {
@@ -97,17 +93,6 @@ export interface DovecotServer {
   restart(): Promise<void>;
   /** Ends Dovecot and deletes its directory. */
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function openssl(dir: string, args: string[]): Promise<void> {

@@ -17,10 +17,10 @@ import { pollMailbox, type PollDeps } from '../../src/mailboxes/poll.js';
 import { defaultOrgId } from '../../src/orgs/default-org.js';
 import { DEFAULT_LIMITS } from '../../src/reports/types.js';
 import { describeEachBackend, openTestDatabase, type TestDatabase } from '../helpers/db.js';
-import { requireDovecotInCi, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
+import { dovecotAvailable, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
 import { buildMail } from '../helpers/mail.js';
 
-const available = requireDovecotInCi();
+const available = dovecotAvailable();
 const CORPUS = path.resolve(import.meta.dirname, '../fixtures/corpus');
 const PASSWORD = 'mailbox-password-7Qx';
 const never = new AbortController().signal;
