@@ -1,9 +1,15 @@
 import { Hono } from 'hono';
 import { sql } from 'kysely';
-import { authRoutes } from './auth/routes.js';
+import { openApiDocument } from './api/openapi.js';
+import { renderApiReference } from './api/reference.js';
+import { apiRouter } from './api/router.js';
+import { apiRoutes } from './api/routes.js';
+import { authRoutes } from './auth/web.js';
 import { sessionCookie } from './auth/sessions.js';
 import type { Deps } from './deps.js';
 import { assetRoutes } from './http/assets.js';
+import { apiKeyAuth } from './http/api-key.js';
+import { ApiRateLimiter, apiRateLimit } from './http/api-rate-limit.js';
 import { bodyLimit } from './http/body-limit.js';
 import { trustedProxies } from './http/client-ip.js';
 import { csrfProtection } from './http/csrf.js';
@@ -21,6 +27,8 @@ export interface AppDeps extends Pick<Deps, 'database' | 'logger' | 'config' | '
   mailer: Mailer;
   /** Current time for expiries and rate-limit windows; tests move it. */
   clock?: () => Date;
+  /** Check API responses against their schemas (tests). */
+  validateApiResponses?: boolean;
 }
 
 /** The HTTP application (no listen): `serve` mounts it, tests call `app.request()`. */
@@ -47,7 +55,17 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
 
   app.use(bodyLimit({ otherMaxBytes: config.limits.maxMailBytes }));
   app.use(sessionMiddleware({ db, cookie, clock }));
+  app.use('/api/*', apiKeyAuth({ db, clock }));
   app.use(csrfProtection({ publicOrigin: config.publicUrl, logger }));
+
+  const openApi = openApiDocument(apiRoutes, { version: VERSION, serverUrl: config.publicUrl });
+  app.get('/api/v1/openapi.json', (c) => c.json(openApi));
+  app.get('/api/docs', (c) => renderApiReference(c, openApi, apiRoutes));
+  app.use('/api/v1/*', apiRateLimit(new ApiRateLimiter(db, config.apiRateLimitPerMinute, logger, clock)));
+  app.route(
+    '/api/v1',
+    apiRouter(apiRoutes, { db, config, keyring: deps.keyring, logger, mailer: deps.mailer, clock }, { validateResponses: deps.validateApiResponses ?? false }),
+  );
 
   app.route('/', authRoutes({ db, config, keyring: deps.keyring, mailer: deps.mailer, logger, clock, cookie }));
 

@@ -64,6 +64,7 @@ const envSchema = z.object({
   DMARCWATCH_KEEP_FAILURE_HEADERS: boolean(true),
   DMARCWATCH_KEYS: z.string().optional(),
   DMARCWATCH_POLL_CONCURRENCY: positiveInt(2),
+  DMARCWATCH_API_RATE_LIMIT: positiveInt(1200),
   DMARCWATCH_PUBLIC_URL: z
     .string()
     .optional()
@@ -185,6 +186,8 @@ export interface Config {
   adminEmail: string | undefined;
   /** Peers (IPs or CIDRs) whose X-Forwarded-For / X-Forwarded-Proto headers are believed. */
   trustedProxies: string[];
+  /** API requests allowed per minute for one API key or one signed-in person, across every replica. */
+  apiRateLimitPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -235,6 +238,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     signup: e.DMARCWATCH_SIGNUP ?? 'open',
     adminEmail: e.DMARCWATCH_ADMIN_EMAIL?.trim() ? e.DMARCWATCH_ADMIN_EMAIL.trim() : undefined,
     trustedProxies: e.DMARCWATCH_TRUSTED_PROXIES,
+    apiRateLimitPerMinute: e.DMARCWATCH_API_RATE_LIMIT,
   };
 }
 

@@ -8,7 +8,7 @@ import type { ApiScope, Role } from '../auth/roles.js';
 export type Caller =
   | { kind: 'anonymous' }
   | { kind: 'user'; userId: number; sessionId: number; email: string; instanceAdmin: boolean }
-  | { kind: 'api_key'; apiKeyId: number; orgId: number; scope: ApiScope };
+  | { kind: 'api_key'; apiKeyId: number; orgId: number; orgSlug: string; scope: ApiScope };
 
 export interface OrgAccess {
   orgId: number;

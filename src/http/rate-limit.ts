@@ -27,6 +27,8 @@ export const RATE_LIMITS = {
   confirmPerIp: { limit: 30, windowMs: 15 * MINUTE },
   /** Second-factor codes tried for one account (sign-in, enrolment, disabling). */
   secondFactorPerUser: { limit: 10, windowMs: 15 * MINUTE },
+  /** Requests with a bad API key from one client address. */
+  badApiKeyPerIp: { limit: 30, windowMs: 15 * MINUTE },
 } satisfies Record<string, RateLimitRule>;
 
 /**

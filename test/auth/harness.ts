@@ -75,7 +75,7 @@ export async function openHarness(
   const mailer = createMailer(config, logger);
   const clock = testClock();
   const queries = new QueryLog();
-  const app = createApp({ database: { ...database, db: database.db.withPlugin(queries) }, config, keyring, mailer, logger, clock });
+  const app = createApp({ database: { ...database, db: database.db.withPlugin(queries) }, config, keyring, mailer, logger, clock, validateApiResponses: true });
   const harness: Harness = {
     app,
     database,

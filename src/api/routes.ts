@@ -1,0 +1,5 @@
+import { accountApi } from '../auth/routes.js';
+import type { ApiRoute } from './define.js';
+
+/** Every route of /api/v1, in the order of the reference. */
+export const apiRoutes: readonly ApiRoute[] = [...accountApi];

@@ -1,0 +1,154 @@
+import type { Kysely } from 'kysely';
+import { recordAuditEvent } from '../audit/record.js';
+import type { AuditInput } from '../audit/types.js';
+import type { DB } from '../db/schema.js';
+import { hashToken, randomToken } from '../lib/crypto/index.js';
+import type { ApiScope } from './roles.js';
+
+export const API_KEY_PREFIX = 'dmw_';
+/** Characters of a key kept in clear to tell keys apart: the prefix and 4 random characters (24 bits). */
+const SHOWN_PREFIX_LENGTH = API_KEY_PREFIX.length + 4;
+/** `dmw_` + 32 random bytes in base64url. */
+const API_KEY_PATTERN = /^dmw_[A-Za-z0-9_-]{43}$/;
+/** last_used_at is written at most this often per key, not on every request. */
+const LAST_USED_INTERVAL_MS = 60_000;
+
+export interface ApiKeySummary {
+  id: number;
+  name: string;
+  prefix: string;
+  scope: ApiScope;
+  createdAt: Date;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}
+
+export interface ResolvedApiKey {
+  apiKeyId: number;
+  orgId: number;
+  orgSlug: string;
+  scope: ApiScope;
+}
+
+interface ChangeContext {
+  orgId: number;
+  actor: AuditInput['actor'];
+  ip: string | null;
+  now: Date;
+}
+
+/** A new key: the whole key is returned this once; only its SHA-256 is stored. */
+export async function createApiKey(
+  db: Kysely<DB>,
+  input: ChangeContext & { name: string; scope: ApiScope; expiresAt: Date | null },
+): Promise<{ key: string; summary: ApiKeySummary }> {
+  const key = randomToken(API_KEY_PREFIX, 32);
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .insertInto('api_key')
+      .values({
+        org_id: input.orgId,
+        name: input.name,
+        prefix: key.slice(0, SHOWN_PREFIX_LENGTH),
+        token_hash: hashToken(key),
+        scope: input.scope,
+        created_by: input.actor.type === 'user' ? input.actor.id : null,
+        created_at: input.now,
+        expires_at: input.expiresAt,
+      })
+      .returning(['id', 'name', 'prefix', 'scope', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
+      .executeTakeFirstOrThrow();
+    await recordAuditEvent(trx, {
+      orgId: input.orgId,
+      actor: input.actor,
+      action: 'api_key.create',
+      target: { type: 'api_key', id: row.id },
+      summary: { name: input.name, scope: input.scope, prefix: row.prefix, expiresAt: input.expiresAt?.toISOString() ?? null },
+      ip: input.ip,
+    });
+    return { key, summary: toSummary(row) };
+  });
+}
+
+interface KeyRow {
+  id: number;
+  name: string;
+  prefix: string;
+  scope: string;
+  created_at: Date;
+  expires_at: Date | null;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+function toSummary(row: KeyRow): ApiKeySummary {
+  const date = (value: Date | null) => (value === null ? null : new Date(value));
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.prefix,
+    scope: row.scope as ApiScope,
+    createdAt: new Date(row.created_at),
+    expiresAt: date(row.expires_at),
+    lastUsedAt: date(row.last_used_at),
+    revokedAt: date(row.revoked_at),
+  };
+}
+
+/** The organisation's keys, newest first, revoked ones included (they say so). */
+export async function listApiKeys(db: Kysely<DB>, orgId: number, page: { limit: number; before: [string, number] | null }): Promise<ApiKeySummary[]> {
+  let query = db
+    .selectFrom('api_key')
+    .select(['id', 'name', 'prefix', 'scope', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
+    .where('org_id', '=', orgId);
+  if (page.before) {
+    const [createdAt, id] = page.before;
+    query = query.where((eb) => eb.or([eb('created_at', '<', new Date(createdAt)), eb.and([eb('created_at', '=', new Date(createdAt)), eb('id', '<', id)])]));
+  }
+  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
+  return rows.map(toSummary);
+}
+
+/** Revokes a key of the organisation; false when it has no such key or it was already revoked. */
+export async function revokeApiKey(db: Kysely<DB>, input: ChangeContext & { apiKeyId: number }): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const row = await trx
+      .updateTable('api_key')
+      .set({ revoked_at: input.now })
+      .where('id', '=', input.apiKeyId)
+      .where('org_id', '=', input.orgId)
+      .where('revoked_at', 'is', null)
+      .returning(['id', 'name', 'prefix'])
+      .executeTakeFirst();
+    if (!row) return false;
+    await recordAuditEvent(trx, {
+      orgId: input.orgId,
+      actor: input.actor,
+      action: 'api_key.revoke',
+      target: { type: 'api_key', id: row.id },
+      summary: { name: row.name, prefix: row.prefix },
+      ip: input.ip,
+    });
+    return true;
+  });
+}
+
+/** The key a bearer token names, if it is well formed, unrevoked and unexpired. */
+export async function resolveApiKey(db: Kysely<DB>, token: string, now: Date): Promise<ResolvedApiKey | null> {
+  if (!API_KEY_PATTERN.test(token)) return null;
+  const row = await db
+    .selectFrom('api_key as k')
+    .innerJoin('organization as o', 'o.id', 'k.org_id')
+    .select(['k.id', 'k.org_id', 'k.scope', 'k.last_used_at', 'o.slug'])
+    .where('k.token_hash', '=', hashToken(token))
+    .where('k.revoked_at', 'is', null)
+    .where((eb) => eb.or([eb('k.expires_at', 'is', null), eb('k.expires_at', '>', now)]))
+    .executeTakeFirst();
+  if (!row) return null;
+  const lastUsed = row.last_used_at === null ? 0 : new Date(row.last_used_at).getTime();
+  if (now.getTime() - lastUsed >= LAST_USED_INTERVAL_MS) {
+    await db.updateTable('api_key').set({ last_used_at: now }).where('id', '=', row.id).execute();
+  }
+  return { apiKeyId: row.id, orgId: row.org_id, orgSlug: row.slug, scope: row.scope as ApiScope };
+}
