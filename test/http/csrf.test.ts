@@ -113,6 +113,7 @@ describeEachBackend('CSRF protection', (backend) => {
 
   it('leaves requests with an Authorization header (API clients) to their own authentication', async () => {
     const response = await h.browser().request('/api/v1/anything', { method: 'POST', headers: { authorization: 'Bearer dmw_x' } });
-    expect(response.status).toBe(404);
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid_api_key');
   });
 });
