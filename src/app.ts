@@ -7,7 +7,7 @@ import { apiRoutes } from './api/routes.js';
 import { authRoutes } from './auth/web.js';
 import { sessionCookie } from './auth/sessions.js';
 import type { Deps } from './deps.js';
-import { assetRoutes } from './http/assets.js';
+import { assetRoutes, assetUrl } from './http/assets.js';
 import { apiKeyAuth } from './http/api-key.js';
 import { ApiRateLimiter, apiRateLimit } from './http/api-rate-limit.js';
 import { bodyLimit } from './http/body-limit.js';
@@ -52,6 +52,8 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
     }
   });
   app.route('/assets', assetRoutes(logger));
+  // Browsers ask for /favicon.ico whatever the page says.
+  app.get('/favicon.ico', (c) => c.redirect(assetUrl('favicon.svg'), 301));
 
   app.use(bodyLimit({ otherMaxBytes: config.limits.maxMailBytes }));
   app.use(sessionMiddleware({ db, cookie, clock }));

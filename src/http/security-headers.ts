@@ -17,7 +17,7 @@ export function securityHeaders(options: { https: boolean }): MiddlewareHandler 
     headers.set('X-Content-Type-Options', 'nosniff');
     headers.set('X-Frame-Options', 'DENY');
     // Sign-in links carry their token in the query string: never send URLs anywhere.
-    headers.set('Referrer-Policy', 'no-referrer');
+    headers.set('Referrer-Policy', 'same-origin');
     headers.set('Cross-Origin-Opener-Policy', 'same-origin');
     headers.set('Cross-Origin-Resource-Policy', 'same-origin');
     headers.set('Permissions-Policy', 'camera=(), microphone=(), geolocation=(), payment=(), usb=(), interest-cohort=()');

@@ -27,9 +27,10 @@ export function Layout(props: LayoutProps) {
         <head>
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width, initial-scale=1" />
-          <meta name="referrer" content="no-referrer" />
+          <meta name="referrer" content="same-origin" />
           <title>{props.title} · DMARC Watch</title>
           <link rel="stylesheet" href={assetUrl('app.css')} />
+          <link rel="icon" type="image/svg+xml" href={assetUrl('favicon.svg')} />
         </head>
         <body>
           <a class="skip-link" href="#main">

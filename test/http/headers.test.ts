@@ -35,7 +35,7 @@ describe('security headers', () => {
     expect(headers.get('strict-transport-security')).toBe('max-age=31536000');
     expect(headers.get('x-content-type-options')).toBe('nosniff');
     expect(headers.get('x-frame-options')).toBe('DENY');
-    expect(headers.get('referrer-policy')).toBe('no-referrer');
+    expect(headers.get('referrer-policy')).toBe('same-origin');
     expect(headers.get('cross-origin-opener-policy')).toBe('same-origin');
     expect(headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
     if (path.startsWith('/assets/')) expect(headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
