@@ -1,0 +1,138 @@
+import type { Context } from 'hono';
+import type { Child } from 'hono/jsx';
+
+export type SortDirection = 'asc' | 'desc';
+
+export interface Column<Row> {
+  key: string;
+  label: string;
+  /** The plain value, for sorting links, CSV and JSON exports. */
+  value: (row: Row) => string | number | boolean | null;
+  /** How the cell shows on the page; the plain value by default. */
+  render?: (row: Row) => Child;
+  sortable?: boolean;
+  numeric?: boolean;
+}
+
+export interface TableState {
+  sort: string;
+  dir: SortDirection;
+  cursor: string | null;
+}
+
+/** The sort column (one of the sortable ones), direction and cursor from the query string. */
+export function tableState<Row>(c: Context, columns: Column<Row>[], defaults: { sort: string; dir: SortDirection }): TableState {
+  const sort = c.req.query('sort');
+  const dir = c.req.query('dir');
+  const sortable = columns.filter((column) => column.sortable).map((column) => column.key);
+  return {
+    sort: sort !== undefined && sortable.includes(sort) ? sort : defaults.sort,
+    dir: dir === 'asc' || dir === 'desc' ? dir : defaults.dir,
+    cursor: c.req.query('cursor') || null,
+  };
+}
+
+/** The current URL with some query parameters replaced (undefined removes one). */
+export function withQuery(c: Context, changes: Record<string, string | undefined>): string {
+  const url = new URL(c.req.url);
+  for (const [key, value] of Object.entries(changes)) {
+    if (value === undefined) url.searchParams.delete(key);
+    else url.searchParams.set(key, value);
+  }
+  const query = url.searchParams.toString();
+  return `${url.pathname}${query ? `?${query}` : ''}`;
+}
+
+export interface DataTableProps<Row> {
+  c: Context;
+  caption: string;
+  columns: Column<Row>[];
+  rows: Row[];
+  state: TableState;
+  nextCursor: string | null;
+  /** Shown instead of an empty table: what to do next. */
+  empty: Child;
+  /** Offer CSV and JSON downloads of this table (same filters, every page). */
+  exportable?: boolean;
+}
+
+/** A table with sortable headers, a next-page link and exports; the server does the sorting and paging. */
+export function DataTable<Row>(props: DataTableProps<Row>) {
+  const { c, state } = props;
+  if (props.rows.length === 0 && state.cursor === null) return <div class="empty-state">{props.empty}</div>;
+  return (
+    <div class="data-table">
+      <table>
+        <caption>{props.caption}</caption>
+        <thead>
+          <tr>
+            {props.columns.map((column) => {
+              const active = state.sort === column.key;
+              const next: SortDirection = active && state.dir === 'desc' ? 'asc' : 'desc';
+              return (
+                <th scope="col" class={column.numeric ? 'num' : undefined} aria-sort={active ? (state.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
+                  {column.sortable ? (
+                    <a href={withQuery(c, { sort: column.key, dir: next, cursor: undefined })}>
+                      {column.label}
+                      {active ? <span aria-hidden="true">{state.dir === 'asc' ? ' ▲' : ' ▼'}</span> : null}
+                    </a>
+                  ) : (
+                    column.label
+                  )}
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>
+          {props.rows.map((row) => (
+            <tr>
+              {props.columns.map((column) => (
+                <td class={column.numeric ? 'num' : undefined}>{column.render ? column.render(row) : String(column.value(row) ?? '—')}</td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <nav class="table-nav" aria-label={`${props.caption}: pages and downloads`}>
+        {state.cursor !== null ? <a href={withQuery(c, { cursor: undefined })}>First page</a> : null}
+        {props.nextCursor !== null ? <a href={withQuery(c, { cursor: props.nextCursor })}>Next page</a> : null}
+        {props.exportable !== false ? (
+          <>
+            <a href={withQuery(c, { format: 'csv', cursor: undefined })} download>
+              Download CSV
+            </a>
+            <a href={withQuery(c, { format: 'json', cursor: undefined })} download>
+              Download JSON
+            </a>
+          </>
+        ) : null}
+      </nav>
+    </div>
+  );
+}
+
+/** A CSV cell: quoted when needed, and spreadsheet formulas neutralised (data comes from strangers). */
+export function csvCell(value: string | number | boolean | null): string {
+  if (value === null) return '';
+  let text = String(value);
+  if (typeof value === 'string' && /^[=+\-@\t\r]/.test(text)) text = `'${text}`;
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** The rows of a table as a CSV or JSON download. */
+export function tableDownload<Row>(c: Context, filename: string, format: 'csv' | 'json', columns: Column<Row>[], rows: Row[]): Response {
+  const safeName = filename.replace(/[^A-Za-z0-9._-]+/g, '-');
+  if (format === 'json') {
+    const body = JSON.stringify(rows.map((row) => Object.fromEntries(columns.map((column) => [column.key, column.value(row)]))), null, 2);
+    return c.body(body, 200, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Disposition': `attachment; filename="${safeName}.json"` });
+  }
+  const lines = [columns.map((column) => csvCell(column.label)).join(','), ...rows.map((row) => columns.map((column) => csvCell(column.value(row))).join(','))];
+  return c.body(`${lines.join('\r\n')}\r\n`, 200, { 'Content-Type': 'text/csv; charset=utf-8', 'Content-Disposition': `attachment; filename="${safeName}.csv"` });
+}
+
+/** The export format asked for, if any. */
+export function downloadFormat(c: Context): 'csv' | 'json' | null {
+  const format = c.req.query('format');
+  return format === 'csv' || format === 'json' ? format : null;
+}
