@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
+import { DNS_DEFAULT_TIMEOUT_MS, dnsServerProblem } from './lib/dns.js';
 
 const MiB = 1024 * 1024;
 
@@ -107,6 +108,21 @@ const envSchema = z.object({
       }
       return entries;
     }),
+  DMARCWATCH_DNS_SERVERS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return [];
+      const entries = value.split(',').map((entry) => entry.trim());
+      const bad = entries.filter((entry) => dnsServerProblem(entry) !== null);
+      if (bad.length > 0) {
+        ctx.addIssue({ code: 'custom', message: `expected comma-separated IP addresses, ip:port or [ipv6]:port; not understood: ${bad.map((b) => JSON.stringify(b)).join(', ')}` });
+        return z.NEVER;
+      }
+      return entries;
+    }),
+  DMARCWATCH_DNS_TIMEOUT_MS: positiveInt(DNS_DEFAULT_TIMEOUT_MS),
+  DMARCWATCH_REQUIRE_DOMAIN_PROOF: boolean(false),
 });
 
 /** Deliberately loose: one @, something on each side, no spaces or angle brackets. */
@@ -188,6 +204,10 @@ export interface Config {
   trustedProxies: string[];
   /** API requests allowed per minute for one API key or one signed-in person, across every replica. */
   apiRateLimitPerMinute: number;
+  /** DNS servers (`ip` or `ip:port`; empty: the system's) and how long to wait for one answer. */
+  dns: { servers: string[]; timeoutMs: number };
+  /** Domains count only once their DNS ownership proof is found (the hosted edition). */
+  requireDomainProof: boolean;
 }
 
 export class ConfigError extends Error {
@@ -239,6 +259,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     adminEmail: e.DMARCWATCH_ADMIN_EMAIL?.trim() ? e.DMARCWATCH_ADMIN_EMAIL.trim() : undefined,
     trustedProxies: e.DMARCWATCH_TRUSTED_PROXIES,
     apiRateLimitPerMinute: e.DMARCWATCH_API_RATE_LIMIT,
+    dns: { servers: e.DMARCWATCH_DNS_SERVERS, timeoutMs: e.DMARCWATCH_DNS_TIMEOUT_MS },
+    requireDomainProof: e.DMARCWATCH_REQUIRE_DOMAIN_PROOF,
   };
 }
 
