@@ -2,10 +2,12 @@ import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_reports.js';
 import * as m0002 from './0002_mailboxes.js';
 import * as m0003 from './0003_accounts.js';
+import * as m0005 from './0005_domain_proof.js';
 
 /** Static index: migrations run in key order; a name, once shipped, never changes. */
 export const migrations: Record<string, Migration> = {
   '0001_reports': m0001,
   '0002_mailboxes': m0002,
   '0003_accounts': m0003,
+  '0005_domain_proof': m0005,
 };

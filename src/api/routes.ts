@@ -1,5 +1,6 @@
 import { accountApi } from '../auth/routes.js';
+import { domainsApi } from '../domains/routes.js';
 import type { ApiRoute } from './define.js';
 
 /** Every route of /api/v1, in the order of the reference. */
-export const apiRoutes: readonly ApiRoute[] = [...accountApi];
+export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...domainsApi];

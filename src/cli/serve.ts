@@ -2,6 +2,8 @@ import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
+import { domainProofJob } from '../domains/proof-job.js';
+import { sharedDnsResolver } from '../lib/dns.js';
 import { createMailer } from '../mail/mailer.js';
 import { processHolderId, Scheduler } from '../jobs/scheduler.js';
 import { mailboxPollJob } from '../mailboxes/poll-job.js';
@@ -27,6 +29,7 @@ function startScheduler(deps: Deps): Scheduler {
     mailboxPollJob(mailboxPollDeps(deps, holder), deps.config.mailboxes.pollConcurrency),
   );
   scheduler.register(maintenanceJob(deps.database.db, deps.logger));
+  scheduler.register(domainProofJob({ db: deps.database.db, resolver: sharedDnsResolver(deps.config.dns), logger: deps.logger }));
   return scheduler;
 }
 

@@ -129,6 +129,10 @@ export interface Domain {
   verified_at: Date | null;
   last_checked_at: Date | null;
   created_at: Generated<Date>;
+  next_check_at: Generated<Date>;
+  last_check_outcome: string | null;
+  last_check_problem: string | null;
+  missed_checks: Generated<number>;
 }
 
 export interface FailureReport {
