@@ -1,6 +1,7 @@
 import { accountApi } from '../auth/routes.js';
 import { domainsApi } from '../domains/routes.js';
+import { mailboxesApi } from '../mailboxes/routes.js';
 import type { ApiRoute } from './define.js';
 
 /** Every route of /api/v1, in the order of the reference. */
-export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...domainsApi];
+export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...domainsApi, ...mailboxesApi];

@@ -112,7 +112,7 @@ export function viewMailbox(row: MailboxRow): MailboxView {
   };
 }
 
-/** Adds a mailbox; its secrets are sealed to the new row inside the same transaction. */
+/** Adds a mailbox; its secrets are sealed to the new row inside the same transaction (the caller's, when given one). */
 export async function addMailbox(db: Kysely<DB>, keyring: Keyring, orgId: number, input: unknown): Promise<MailboxView> {
   const parsed = newMailboxSchema.safeParse(input);
   if (!parsed.success) throw new MailboxInputError(describeIssues(parsed.error));
@@ -124,7 +124,8 @@ export async function addMailbox(db: Kysely<DB>, keyring: Keyring, orgId: number
   const scope =
     m.authMethod === 'oauth2' ? (m.oauthScope ?? (m.oauthProvider === 'custom' ? undefined : oauthPreset(m.oauthProvider).scope)) : undefined;
   try {
-    return await db.transaction().execute(async (trx) => {
+    const inTransaction = <T>(work: (trx: Kysely<DB>) => Promise<T>) => (db.isTransaction ? work(db) : db.transaction().execute(work));
+    return await inTransaction(async (trx) => {
       const row = await trx
         .insertInto('mailbox')
         .values({
