@@ -2,6 +2,7 @@ import type { Migration } from 'kysely/migration';
 import * as m0001 from './0001_reports.js';
 import * as m0002 from './0002_mailboxes.js';
 import * as m0003 from './0003_accounts.js';
+import * as m0004 from './0004_daily_deltas.js';
 import * as m0005 from './0005_domain_proof.js';
 
 /** Static index: migrations run in key order; a name, once shipped, never changes. */
@@ -9,5 +10,6 @@ export const migrations: Record<string, Migration> = {
   '0001_reports': m0001,
   '0002_mailboxes': m0002,
   '0003_accounts': m0003,
+  '0004_daily_deltas': m0004,
   '0005_domain_proof': m0005,
 };

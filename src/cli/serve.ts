@@ -3,6 +3,7 @@ import { createApp } from '../app.js';
 import { loadConfig } from '../config.js';
 import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { domainProofJob } from '../domains/proof-job.js';
+import { dailyFoldJob } from '../ingest/daily-fold.js';
 import { sharedDnsResolver } from '../lib/dns.js';
 import { createMailer } from '../mail/mailer.js';
 import { processHolderId, Scheduler } from '../jobs/scheduler.js';
@@ -29,6 +30,7 @@ function startScheduler(deps: Deps): Scheduler {
     mailboxPollJob(mailboxPollDeps(deps, holder), deps.config.mailboxes.pollConcurrency),
   );
   scheduler.register(maintenanceJob(deps.database.db, deps.logger));
+  scheduler.register(dailyFoldJob(deps.database.db, deps.logger));
   scheduler.register(domainProofJob({ db: deps.database.db, resolver: sharedDnsResolver(deps.config.dns), logger: deps.logger }));
   return scheduler;
 }

@@ -2,6 +2,30 @@
 import type { Generated } from 'kysely';
 
 export interface AggregateDaily {
+  org_id: number | null;
+  policy_domain: string | null;
+  day: string | null;
+  header_from: string | null;
+  source_ip: string | null;
+  disposition: string | null;
+  dkim_eval: string | null;
+  spf_eval: string | null;
+  messages: number | null;
+}
+
+export interface AggregateDailyDelta {
+  org_id: number;
+  policy_domain: string;
+  day: string;
+  header_from: string;
+  source_ip: string;
+  disposition: string;
+  dkim_eval: string;
+  spf_eval: string;
+  messages: number;
+}
+
+export interface AggregateDailyFolded {
   org_id: number;
   policy_domain: string;
   day: string;
@@ -393,6 +417,8 @@ export interface UserSession {
 
 export interface DB {
   aggregate_daily: AggregateDaily;
+  aggregate_daily_delta: AggregateDailyDelta;
+  aggregate_daily_folded: AggregateDailyFolded;
   aggregate_record: AggregateRecord;
   aggregate_record_dkim: AggregateRecordDkim;
   aggregate_record_reason: AggregateRecordReason;

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { DB } from '../db/schema.js';
-import { insertColumns, insertTogether, unnestInsert, type Column } from '../db/bulk.js';
+import { Rows, supportsCopy, writeRows, type Column } from '../db/bulk.js';
 import { parseAggregateStream } from '../reports/parse/aggregate.js';
 import type { AggregateHeader, AggregateRecord, ExtractedDocument } from '../reports/types.js';
 import { daysOfRange, splitCount, type DayShare } from './daily-split.js';
@@ -42,7 +42,7 @@ const REASON_COLUMNS: Column[] = [
   ['type', 'text'],
   ['comment', 'text'],
 ];
-const DAILY_COLUMNS: Column[] = [
+const DELTA_COLUMNS: Column[] = [
   ['org_id', 'int8'],
   ['policy_domain', 'text'],
   ['day', 'date'],
@@ -53,23 +53,28 @@ const DAILY_COLUMNS: Column[] = [
   ['spf_eval', 'text'],
   ['messages', 'int8'],
 ];
-const DAILY_UPSERT =
-  'on conflict (org_id, policy_domain, day, header_from, source_ip, disposition, dkim_eval, spf_eval) ' +
-  'do update set messages = aggregate_daily.messages + excluded.messages';
-
-function columns(n: number): unknown[][] {
-  return Array.from({ length: n }, () => []);
-}
 
 /** Distinct rollup keys kept in memory before they are written (bounds memory on huge reports). */
-const TALLY_FLUSH_KEYS = 50_000;
+const TALLY_FLUSH_KEYS = 20_000;
+
+interface Increment {
+  day: string;
+  headerFrom: string;
+  sourceIp: string;
+  disposition: string;
+  dkim: string;
+  spf: string;
+  messages: number;
+}
 
 /**
- * Messages per (day, header_from, ip, disposition, dkim, spf), summed in memory and written at the
- * end of the report — or in chunks, for a report with more distinct keys than TALLY_FLUSH_KEYS.
+ * Messages per (day, header_from, ip, disposition, dkim, spf), summed in memory and appended to
+ * aggregate_daily_delta at the end of the report — or in chunks, for a report with more distinct
+ * keys than TALLY_FLUSH_KEYS. Appends take no lock another report could wait for: the fold job
+ * adds them to the rollup later, and the aggregate_daily view counts them meanwhile.
  */
 class DailyTally {
-  private counts = new Map<string, number>();
+  private counts = new Map<string, Increment>();
   constructor(private readonly days: DayShare[]) {}
 
   get size(): number {
@@ -77,59 +82,69 @@ class DailyTally {
   }
 
   add(record: AggregateRecord): void {
-    const parts = splitCount(record.count, this.days);
+    const days = this.days;
     const rest = `\t${record.headerFrom}\t${record.sourceIp}\t${record.disposition}\t${record.dkim ?? ''}\t${record.spf ?? ''}`;
+    if (days.length === 1) {
+      this.count(days[0]!.day, rest, record, record.count);
+      return;
+    }
+    const parts = splitCount(record.count, days);
     for (let i = 0; i < parts.length; i++) {
-      const messages = parts[i]!;
-      if (messages === 0) continue;
-      const key = this.days[i]!.day + rest;
-      this.counts.set(key, (this.counts.get(key) ?? 0) + messages);
+      if (parts[i]! !== 0) this.count(days[i]!.day, rest, record, parts[i]!);
     }
   }
 
-  /**
-   * Writes and forgets what was summed so far. Rows go in key order, so concurrent writers lock
-   * rollup rows in the same order; only a report flushed in several chunks can still meet another
-   * writer in a deadlock, which PostgreSQL breaks and ingestDocument retries.
-   */
-  async flush(db: Transaction<DB>, orgId: number, policyDomain: string): Promise<void> {
-    const out = columns(DAILY_COLUMNS.length);
-    for (const key of [...this.counts.keys()].sort()) {
-      const [day, headerFrom, ip, disposition, dkim, spf] = key.split('\t');
-      const row = [orgId, policyDomain, day, headerFrom, ip, disposition, dkim, spf, this.counts.get(key)];
-      row.forEach((value, i) => out[i]!.push(value));
+  private count(day: string, rest: string, record: AggregateRecord, messages: number): void {
+    const key = day + rest;
+    const known = this.counts.get(key);
+    if (known === undefined) {
+      const { headerFrom, sourceIp, disposition } = record;
+      this.counts.set(key, { day, headerFrom, sourceIp, disposition, dkim: record.dkim ?? '', spf: record.spf ?? '', messages });
+    }
+    else known.messages += messages;
+  }
+
+  /** Appends and forgets what was summed so far. */
+  async flush(db: Transaction<DB>, orgId: number, policyDomain: string, copy: boolean): Promise<void> {
+    const rows = new Rows('aggregate_daily_delta', DELTA_COLUMNS);
+    for (const x of this.counts.values()) {
+      rows.add(orgId, policyDomain, x.day, x.headerFrom, x.sourceIp, x.disposition, x.dkim, x.spf, x.messages);
     }
     this.counts = new Map();
-    await insertColumns(db, 'aggregate_daily', DAILY_COLUMNS, out, DAILY_UPSERT);
+    await writeRows(db, [rows], copy);
   }
 }
 
 async function insertRecords(
   trx: Transaction<DB>,
+  copy: boolean,
   orgId: number,
   reportId: number,
   firstOrdinal: number,
   records: AggregateRecord[],
 ): Promise<void> {
-  const rec = columns(RECORD_COLUMNS.length);
-  const dkim = columns(DKIM_COLUMNS.length);
-  const spf = columns(SPF_COLUMNS.length);
-  const reason = columns(REASON_COLUMNS.length);
-  const push = (target: unknown[][], row: unknown[]) => row.forEach((value, i) => target[i]!.push(value));
-  records.forEach((r, i) => {
+  const rec = new Rows('aggregate_record', RECORD_COLUMNS);
+  const dkim = new Rows('aggregate_record_dkim', DKIM_COLUMNS);
+  const spf = new Rows('aggregate_record_spf', SPF_COLUMNS);
+  const reason = new Rows('aggregate_record_reason', REASON_COLUMNS);
+  for (let i = 0; i < records.length; i++) {
+    const r = records[i]!;
     const ordinal = firstOrdinal + i;
-    push(rec, [reportId, ordinal, orgId, r.sourceIp, r.count, r.disposition, r.dkim, r.spf, r.headerFrom, r.envelopeFrom, r.envelopeTo]);
-    r.dkimResults.forEach((d, j) => push(dkim, [reportId, ordinal, j, orgId, d.domain, d.selector, d.result, d.humanResult]));
-    r.spfResults.forEach((s, j) => push(spf, [reportId, ordinal, j, orgId, s.domain, s.scope, s.result, s.humanResult]));
-    r.reasons.forEach((x, j) => push(reason, [reportId, ordinal, j, orgId, x.type, x.comment]));
-  });
-  const inserts = [
-    unnestInsert('aggregate_record', RECORD_COLUMNS, rec),
-    ...(dkim[0]!.length ? [unnestInsert('aggregate_record_dkim', DKIM_COLUMNS, dkim)] : []),
-    ...(spf[0]!.length ? [unnestInsert('aggregate_record_spf', SPF_COLUMNS, spf)] : []),
-    ...(reason[0]!.length ? [unnestInsert('aggregate_record_reason', REASON_COLUMNS, reason)] : []),
-  ];
-  await insertTogether(trx, inserts);
+    rec.add(reportId, ordinal, orgId, r.sourceIp, r.count, r.disposition, r.dkim, r.spf, r.headerFrom, r.envelopeFrom, r.envelopeTo);
+    for (let j = 0; j < r.dkimResults.length; j++) {
+      const d = r.dkimResults[j]!;
+      dkim.add(reportId, ordinal, j, orgId, d.domain, d.selector, d.result, d.humanResult);
+    }
+    for (let j = 0; j < r.spfResults.length; j++) {
+      const s = r.spfResults[j]!;
+      spf.add(reportId, ordinal, j, orgId, s.domain, s.scope, s.result, s.humanResult);
+    }
+    for (let j = 0; j < r.reasons.length; j++) {
+      const x = r.reasons[j]!;
+      reason.add(reportId, ordinal, j, orgId, x.type, x.comment);
+    }
+  }
+  await writeRows(trx, [rec, dkim, spf, reason], copy);
 }
 
 export function reporterKey(orgName: string, email: string | null): string {
@@ -179,6 +194,7 @@ export async function storeAggregate(
   doc: ExtractedDocument,
   sha256: Uint8Array,
 ): Promise<DocumentOutcome> {
+  const copy = await supportsCopy(ctx.db);
   const archive = new ArchiveWriter();
   const events = parseAggregateStream(archive.tee(doc.content.open()));
   try {
@@ -202,7 +218,7 @@ export async function storeAggregate(
         const event = next.value;
         await writing;
         if (event.type === 'records') {
-          writing = insertRecords(trx, ctx.orgId, report.id, records, event.records);
+          writing = insertRecords(trx, copy, ctx.orgId, report.id, records, event.records);
           writing.catch(() => {});
           for (const r of event.records) {
             tally.add(r);
@@ -211,7 +227,7 @@ export async function storeAggregate(
           records += event.records.length;
           if (tally.size > TALLY_FLUSH_KEYS) {
             await writing;
-            await tally.flush(trx, ctx.orgId, header.policy.domain);
+            await tally.flush(trx, ctx.orgId, header.policy.domain, copy);
           }
           continue;
         }
@@ -221,7 +237,7 @@ export async function storeAggregate(
           .set({ warnings: event.warnings, extensions: event.extensions, record_count: records, message_count: messages })
           .where('id', '=', report.id)
           .execute();
-        await tally.flush(trx, ctx.orgId, header.policy.domain);
+        await tally.flush(trx, ctx.orgId, header.policy.domain, copy);
         await trx
           .updateTable('raw_document')
           .set({ content_gzip: await archive.finish() })
