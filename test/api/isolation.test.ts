@@ -50,9 +50,13 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
   const keys = { read: await keyFor(h, org.id, 'read'), write: await keyFor(h, org.id, 'write'), admin: await keyFor(h, org.id, 'admin') };
   const me = await callApi(h, { key: keys.admin }, 'GET', '/me');
   const sessions = await callApi(h, { browser: owner.browser }, 'GET', '/me/sessions');
+  const domain = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/domains`, { name: `${name}.example` });
+  const mailbox = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/mailboxes`, { name: 'Reports', host: 'imap.example.com', username: 'dmarc', authMethod: 'password', password: 'unused' });
   const items: Record<string, string> = {
     apiKey: String(me.body.id),
     session: String(sessions.body.items[0].id),
+    domain: String(domain.body.id),
+    mailbox: String(mailbox.body.id),
   };
   return { slug: org.slug, orgId: org.id, owner, viewer, keys, items };
 }
@@ -177,6 +181,8 @@ describeEachBackend('tenant isolation matrix', (backend) => {
     h.clock.advance(2000);
     const wrong: string[] = [];
     for (const route of apiRoutes) {
+      // Bad keys are rate-limited per address; every route must still answer 401 rather than 429.
+      await h.database.db.deleteFrom('rate_limit').execute();
       for (const [who, key] of [
         ['revoked', revoked],
         ['expired', expiring],
