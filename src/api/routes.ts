@@ -1,7 +1,10 @@
 import { accountApi } from '../auth/routes.js';
 import { domainsApi } from '../domains/routes.js';
 import { mailboxesApi } from '../mailboxes/routes.js';
+import { auditApi } from '../audit/routes.js';
+import { ingestApi } from '../ingest/routes.js';
+import { reportsApi } from '../reports/routes.js';
 import type { ApiRoute } from './define.js';
 
 /** Every route of /api/v1, in the order of the reference. */
-export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...domainsApi, ...mailboxesApi];
+export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...domainsApi, ...mailboxesApi, ...reportsApi, ...ingestApi, ...auditApi];

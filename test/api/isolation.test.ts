@@ -4,6 +4,7 @@ import { apiRoutes } from '../../src/api/routes.js';
 import { openHarness, type Harness } from '../auth/harness.js';
 import { describeEachBackend } from '../helpers/db.js';
 import { callApi, keyFor, orgWith, signedIn, type ApiCaller, type Member } from './harness.js';
+import { SAMPLES, part, upload } from './upload-helpers.js';
 
 /**
  * The tenant-isolation matrix: every API route, called by people and keys that must not get in.
@@ -50,6 +51,7 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
   const keys = { read: await keyFor(h, org.id, 'read'), write: await keyFor(h, org.id, 'write'), admin: await keyFor(h, org.id, 'admin') };
   const me = await callApi(h, { key: keys.admin }, 'GET', '/me');
   const sessions = await callApi(h, { browser: owner.browser }, 'GET', '/me/sessions');
+  const uploaded = await upload(h, { key: keys.write }, org.slug, [part(SAMPLES.xml)]);
   const domain = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/domains`, { name: `${name}.example` });
   const mailbox = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/mailboxes`, { name: 'Reports', host: 'imap.example.com', username: 'dmarc', authMethod: 'password', password: 'unused' });
   const items: Record<string, string> = {
@@ -57,6 +59,8 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
     session: String(sessions.body.items[0].id),
     domain: String(domain.body.id),
     mailbox: String(mailbox.body.id),
+    kind: 'aggregate',
+    report: String(uploaded.body.files[0].documents[0].report.id),
   };
   return { slug: org.slug, orgId: org.id, owner, viewer, keys, items };
 }
