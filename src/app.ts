@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { sql } from 'kysely';
+import { analyticsPages } from './analytics/web.js';
 import { openApiDocument } from './api/openapi.js';
 import { renderApiReference } from './api/reference.js';
 import { apiRouter } from './api/router.js';
@@ -15,11 +16,10 @@ import { trustedProxies } from './http/client-ip.js';
 import { csrfProtection } from './http/csrf.js';
 import type { WebEnv } from './http/env.js';
 import { requestLog } from './http/request-log.js';
-import { requireUser } from './http/require-user.js';
 import { securityHeaders } from './http/security-headers.js';
 import { sessionMiddleware } from './http/session.js';
 import type { Mailer } from './mail/mailer.js';
-import { renderMessage } from './web/layout.js';
+import { homePages } from './web/home.js';
 
 const VERSION = '0.1.0';
 
@@ -71,12 +71,8 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
 
   app.route('/', authRoutes({ db, config, keyring: deps.keyring, mailer: deps.mailer, logger, clock, cookie }));
 
-  // Placeholder home until the dashboard exists.
-  app.get('/', requireUser, (c) => {
-    const caller = c.get('caller');
-    const email = caller.kind === 'user' ? caller.email : '';
-    return renderMessage(c, 'DMARC Watch', [`You are signed in as ${email}.`], 200, { href: '/settings/security', label: 'Account security' });
-  });
+  app.route('/', homePages({ db, clock }));
+  app.route('/', analyticsPages({ db, clock }));
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {

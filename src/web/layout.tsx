@@ -4,10 +4,31 @@ import type { Child } from 'hono/jsx';
 import { assetUrl } from '../http/assets.js';
 import type { WebEnv } from '../http/env.js';
 
+/** The organisation a page belongs to, for the switcher and the section navigation. */
+export interface OrgNav {
+  current: { slug: string; name: string };
+  all: Array<{ slug: string; name: string }>;
+  /** The section the page is in, marked in the navigation. */
+  section: OrgSection;
+}
+
+export type OrgSection = 'overview' | 'reports' | 'sources' | 'mailboxes' | 'upload' | 'ingest' | 'settings' | 'audit';
+
+const SECTIONS: Array<{ key: OrgSection; label: string; path: string }> = [
+  { key: 'overview', label: 'Overview', path: '' },
+  { key: 'reports', label: 'Reports', path: '/reports' },
+  { key: 'mailboxes', label: 'Mailboxes', path: '/mailboxes' },
+  { key: 'upload', label: 'Upload', path: '/upload' },
+  { key: 'ingest', label: 'Ingest log', path: '/ingest-log' },
+  { key: 'settings', label: 'Settings', path: '/settings' },
+  { key: 'audit', label: 'Audit log', path: '/audit' },
+];
+
 export interface LayoutProps {
   title: string;
   /** Signed-in user, for the navigation; omit on anonymous pages. */
   user?: { email: string } | null;
+  org?: OrgNav;
   /** The session's anti-CSRF token (needed by the sign-out button). */
   csrfToken?: string | null;
   children?: Child;
@@ -64,10 +85,53 @@ export function Layout(props: LayoutProps) {
               </nav>
             ) : null}
           </header>
-          <main id="main">{props.children}</main>
+          {props.org ? <OrgBar org={props.org} /> : null}
+          <main id="main" class={props.org ? 'wide' : undefined}>
+            {props.children}
+          </main>
         </body>
       </html>
     </>
+  );
+}
+
+function OrgBar(props: { org: OrgNav }) {
+  const base = `/o/${encodeURIComponent(props.org.current.slug)}`;
+  const others = props.org.all.filter((o) => o.slug !== props.org.current.slug);
+  return (
+    <div class="org-bar">
+      {others.length > 0 ? (
+        <details class="org-switcher">
+          <summary>
+            <span class="visually-hidden">Organisation: </span>
+            {props.org.current.name}
+          </summary>
+          <ul>
+            {others.map((o) => (
+              <li>
+                <a href={`/o/${encodeURIComponent(o.slug)}`}>{o.name}</a>
+              </li>
+            ))}
+            <li>
+              <a href="/orgs/new">New organisation…</a>
+            </li>
+          </ul>
+        </details>
+      ) : (
+        <strong class="org-name">{props.org.current.name}</strong>
+      )}
+      <nav aria-label="Sections">
+        <ul>
+          {SECTIONS.map((section) => (
+            <li>
+              <a href={`${base}${section.path}`} aria-current={section.key === props.org.section ? 'page' : undefined}>
+                {section.label}
+              </a>
+            </li>
+          ))}
+        </ul>
+      </nav>
+    </div>
   );
 }
 
@@ -75,11 +139,11 @@ export function Layout(props: LayoutProps) {
  * Renders a page in the layout with the request's user and CSRF token filled in. Pages are never
  * cached (the security headers add Cache-Control: no-store).
  */
-export function renderPage(c: Context<WebEnv>, title: string, content: Child, status: 200 | 400 | 403 | 404 | 429 = 200) {
+export function renderPage(c: Context<WebEnv>, title: string, content: Child, status: 200 | 400 | 403 | 404 | 409 | 429 = 200, org?: OrgNav) {
   const caller = c.get('caller');
   const user = caller.kind === 'user' ? { email: caller.email } : null;
   return c.html(
-    <Layout title={title} user={user} csrfToken={c.get('csrfToken')}>
+    <Layout title={title} user={user} csrfToken={c.get('csrfToken')} {...(org ? { org } : {})}>
       {content}
     </Layout>,
     status,

@@ -136,3 +136,17 @@ export function downloadFormat(c: Context): 'csv' | 'json' | null {
   const format = c.req.query('format');
   return format === 'csv' || format === 'json' ? format : null;
 }
+
+/** Sorts a table that is small enough to hold whole (nulls last either way). */
+export function sortRows<Row>(rows: Row[], columns: Column<Row>[], state: TableState): Row[] {
+  const column = columns.find((c) => c.key === state.sort);
+  if (!column) return rows;
+  const sign = state.dir === 'asc' ? 1 : -1;
+  return [...rows].sort((a, b) => {
+    const x = column.value(a);
+    const y = column.value(b);
+    if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
+    if (typeof x === 'number' && typeof y === 'number') return (x - y) * sign;
+    return String(x).localeCompare(String(y)) * sign;
+  });
+}

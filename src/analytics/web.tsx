@@ -1,0 +1,259 @@
+import { Hono, type Context } from 'hono';
+import type { Kysely } from 'kysely';
+import type { DB } from '../db/schema.js';
+import type { WebEnv } from '../http/env.js';
+import { sourcesByIp, type SourceRow } from '../reports/queries/sources.js';
+import { Sparkline, StackedBars } from '../web/components/charts.js';
+import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
+import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { domainFindings, percent, worst, type Finding } from './attention.js';
+import { domainDaily } from './domain-daily.js';
+import { domainOverview, rate, type DomainOverview } from './domain-overview.js';
+import { lastDays, type DayPeriod } from './period.js';
+import { latestPublishedPolicies, type PublishedPolicy } from './published-policy.js';
+
+const PERIODS = [7, 30, 90, 365] as const;
+/** Most rows a CSV/JSON download of a table holds. */
+const DOWNLOAD_LIMIT = 10_000;
+
+function periodOf(c: Context<WebEnv>, now: Date): { days: number; period: DayPeriod } {
+  const asked = Number(c.req.query('days'));
+  const days = (PERIODS as readonly number[]).includes(asked) ? asked : 30;
+  return { days, period: lastDays(now, days) };
+}
+
+function PeriodPicker(props: { c: Context<WebEnv>; days: number }) {
+  return (
+    <nav class="table-nav" aria-label="Period">
+      {PERIODS.map((days) =>
+        days === props.days ? (
+          <strong aria-current="true">Last {days} days</strong>
+        ) : (
+          <a href={withQuery(props.c, { days: String(days), cursor: undefined })}>Last {days} days</a>
+        ),
+      )}
+    </nav>
+  );
+}
+
+function Findings(props: { findings: Finding[] }) {
+  return (
+    <ul class="attention">
+      {props.findings.map((f) => (
+        <li class={`finding-${f.severity}`}>{f.text}</li>
+      ))}
+    </ul>
+  );
+}
+
+function change(domain: DomainOverview): string {
+  if (domain.passRate === null || domain.previous.passRate === null) return 'no earlier data';
+  const points = (domain.passRate - domain.previous.passRate) * 100;
+  if (Math.abs(points) < 0.05) return 'no change';
+  return `${points > 0 ? '+' : '−'}${Math.abs(points).toFixed(1)} pts`;
+}
+
+function policyText(policy: PublishedPolicy | undefined): string {
+  if (!policy?.p) return 'unknown';
+  return `p=${policy.p}${policy.pct !== null && policy.pct !== 100 ? ` pct=${policy.pct}` : ''}`;
+}
+
+function overviewColumns(base: string, policies: Map<string, PublishedPolicy>): Column<DomainOverview>[] {
+  return [
+    { key: 'domain', label: 'Domain', sortable: true, value: (d) => d.domain, render: (d) => <a href={`${base}/domains/${encodeURIComponent(d.domain)}`}>{d.domain}</a> },
+    { key: 'messages', label: 'Messages', sortable: true, value: (d) => d.messages, render: (d) => d.messages.toLocaleString('en'), numeric: true },
+    { key: 'passRate', label: 'DMARC pass', sortable: true, value: (d) => (d.passRate === null ? null : Number((d.passRate * 100).toFixed(2))), render: (d) => percent(d.passRate), numeric: true },
+    {
+      key: 'trend',
+      label: 'Trend',
+      value: (d) => change(d),
+      render: (d) => (
+        <>
+          <Sparkline values={d.daily.map((day) => rate(day.pass, day.messages))} max={1} label={`Daily pass rate of ${d.domain}`} /> <span class="muted">{change(d)}</span>
+        </>
+      ),
+    },
+    { key: 'policy', label: 'Policy', value: (d) => policyText(policies.get(d.domain)) },
+    { key: 'attention', label: 'What needs attention', value: (d) => domainFindings(d, policies.get(d.domain)).map((f) => f.text).join(' '), render: (d) => <Findings findings={domainFindings(d, policies.get(d.domain))} /> },
+  ];
+}
+
+function sourceColumns(): Column<SourceRow>[] {
+  return [
+    { key: 'ip', label: 'Source IP', value: (s) => s.sourceIp },
+    { key: 'messages', label: 'Messages', sortable: true, value: (s) => s.messages, render: (s) => s.messages.toLocaleString('en'), numeric: true },
+    { key: 'pass', label: 'DMARC pass', value: (s) => s.dmarcPass, render: (s) => `${s.dmarcPass.toLocaleString('en')} (${percent(rate(s.dmarcPass, s.messages))})`, numeric: true },
+    { key: 'fail', label: 'Fail', value: (s) => s.dmarcFail, render: (s) => s.dmarcFail.toLocaleString('en'), numeric: true },
+    { key: 'quarantine', label: 'Quarantined', value: (s) => s.dispositions.quarantine, render: (s) => s.dispositions.quarantine.toLocaleString('en'), numeric: true },
+    { key: 'reject', label: 'Rejected', value: (s) => s.dispositions.reject, render: (s) => s.dispositions.reject.toLocaleString('en'), numeric: true },
+    { key: 'seen', label: 'Seen', value: (s) => `${s.firstDay} – ${s.lastDay}` },
+  ];
+}
+
+/** Overview and domain pages: the questions "who sends as my domain, and does it pass?". */
+export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<WebEnv> {
+  const { db } = deps;
+  const app = new Hono<WebEnv>();
+  app.use('/o/:org', requireOrgMember(db));
+  app.use('/o/:org/*', requireOrgMember(db));
+
+  app.get('/o/:org', async (c) => {
+    const org = c.get('org');
+    const { days, period } = periodOf(c, deps.clock());
+    const domains = await domainOverview(db, org.orgId, period);
+    const policies = await latestPublishedPolicies(db, org.orgId, domains.map((d) => d.domain));
+    const base = `/o/${encodeURIComponent(orgSlugOf(c))}`;
+    const columns = overviewColumns(base, policies);
+    const state = tableState(c, columns, { sort: 'messages', dir: 'desc' });
+    const rows = sortRows(domains, columns, state);
+    const format = downloadFormat(c);
+    if (format) return tableDownload(c, `overview-${period.fromDay}-${period.toDay}`, format, columns, rows);
+
+    const messages = domains.reduce((sum, d) => sum + d.messages, 0);
+    const pass = domains.reduce((sum, d) => sum + d.pass, 0);
+    const perDomain = domains.map((d) => ({ domain: d, severity: worst(domainFindings(d, policies.get(d.domain))) }));
+    const bad = perDomain.filter((d) => d.severity === 'bad');
+    const warn = perDomain.filter((d) => d.severity === 'warn');
+    const verdict =
+      messages === 0
+        ? { tone: 'warn', text: `No DMARC reports in the last ${days} days. Connect the mailbox that receives your rua= reports, or upload reports.` }
+        : bad.length > 0
+          ? { tone: 'bad', text: `${bad.length} domain${bad.length === 1 ? ' needs' : 's need'} attention: ${bad.map((d) => d.domain.domain).join(', ')}. ${percent(rate(pass, messages))} of ${messages.toLocaleString('en')} messages passed DMARC overall.` }
+          : warn.length > 0
+            ? { tone: 'warn', text: `Mostly fine: ${percent(rate(pass, messages))} of ${messages.toLocaleString('en')} messages passed DMARC. ${warn.length} domain${warn.length === 1 ? ' has' : 's have'} something to look at below.` }
+            : { tone: 'good', text: `All good: ${percent(rate(pass, messages))} of ${messages.toLocaleString('en')} messages passed DMARC in the last ${days} days.` };
+
+    return renderOrgPage(
+      c,
+      db,
+      'Overview',
+      'overview',
+      <>
+        <h1>Overview</h1>
+        <PeriodPicker c={c} days={days} />
+        <p class={`verdict ${verdict.tone}`} role="status">
+          {verdict.text}
+        </p>
+        <DataTable
+          c={c}
+          caption={`Domains, last ${days} days`}
+          columns={columns}
+          rows={rows}
+          state={state}
+          nextCursor={null}
+          empty={
+            <>
+              <h2>No data yet</h2>
+              <p>DMARC Watch shows what receivers report about mail sent as your domains. To get the first reports:</p>
+              <ol>
+                <li>
+                  Publish a DMARC record with <code>rua=mailto:</code> an address you control (for example <code>v=DMARC1; p=none; rua=mailto:dmarc@yourdomain</code>).
+                </li>
+                <li>
+                  <a href={`${base}/mailboxes`}>Connect that mailbox</a>, or <a href={`${base}/upload`}>upload reports</a> you already have.
+                </li>
+              </ol>
+              <p class="muted">Receivers send reports once a day, so the first ones arrive within about 24 hours.</p>
+            </>
+          }
+        />
+      </>,
+    );
+  });
+
+  app.get('/o/:org/domains/:domain', async (c) => {
+    const org = c.get('org');
+    const domain = (c.req.param('domain') ?? '').toLowerCase();
+    const { days, period } = periodOf(c, deps.clock());
+    const base = `/o/${encodeURIComponent(orgSlugOf(c))}`;
+    const columns = sourceColumns();
+    const format = downloadFormat(c);
+    if (format) {
+      const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
+      return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, all);
+    }
+    const [dailyRows, policies, sources] = await Promise.all([
+      domainDaily(db, org.orgId, domain, period),
+      latestPublishedPolicies(db, org.orgId, [domain]),
+      sourcesByIp(db, org.orgId, { ...period, domain }, { limit: 51, after: null }),
+    ]);
+    const totals = dailyRows.reduce(
+      (t, d) => ({ messages: t.messages + d.messages, pass: t.pass + d.pass, dkim: t.dkim + d.dkimPass, spf: t.spf + d.spfPass, quarantine: t.quarantine + d.quarantine, reject: t.reject + d.reject }),
+      { messages: 0, pass: 0, dkim: 0, spf: 0, quarantine: 0, reject: 0 },
+    );
+    const policy = policies.get(domain);
+    if (totals.messages === 0 && !policy) {
+      return renderOrgPage(c, db, domain, 'overview', <NoDataForDomain domain={domain} base={base} />, 404);
+    }
+    return renderOrgPage(
+      c,
+      db,
+      domain,
+      'overview',
+      <>
+        <p>
+          <a href={base}>Overview</a> ›
+        </p>
+        <h1>{domain}</h1>
+        <PeriodPicker c={c} days={days} />
+        <div class="cards">
+          <div class="card">
+            <span class="figure">{totals.messages.toLocaleString('en')}</span> messages reported
+          </div>
+          <div class="card">
+            <span class="figure">{percent(rate(totals.pass, totals.messages))}</span> passed DMARC
+          </div>
+          <div class="card">
+            <span class="figure">{percent(rate(totals.dkim, totals.messages))}</span> DKIM aligned and passing
+          </div>
+          <div class="card">
+            <span class="figure">{percent(rate(totals.spf, totals.messages))}</span> SPF aligned and passing
+          </div>
+          <div class="card">
+            <span class="figure">{(totals.quarantine + totals.reject).toLocaleString('en')}</span> quarantined or rejected
+          </div>
+          <div class="card">
+            <span class="figure">{policyText(policy)}</span> published policy{policy ? `, adkim=${policy.adkim ?? 'r'} aspf=${policy.aspf ?? 'r'}` : ''}
+          </div>
+        </div>
+        <StackedBars
+          id="dmarc-daily"
+          title={`DMARC results per day, last ${days} days`}
+          unit="messages"
+          labels={dailyRows.map((d) => d.day.slice(5))}
+          series={[
+            { key: 'pass', label: 'Passed DMARC', values: dailyRows.map((d) => d.pass) },
+            { key: 'fail', label: 'Failed DMARC', values: dailyRows.map((d) => d.messages - d.pass) },
+          ]}
+        />
+        <h2>Who sends as {domain}</h2>
+        <DataTable
+          c={c}
+          caption={`Sending sources, by volume, last ${days} days`}
+          columns={columns}
+          rows={sources.slice(0, 50)}
+          state={tableState(c, columns, { sort: 'messages', dir: 'desc' })}
+          nextCursor={null}
+          empty={<p>No mail from this domain was reported in this period.</p>}
+        />
+        {sources.length > 50 ? <p class="muted">The 50 largest sources are shown; download the CSV for all of them.</p> : null}
+      </>,
+    );
+  });
+
+  return app;
+}
+
+function NoDataForDomain(props: { domain: string; base: string }) {
+  return (
+    <>
+      <h1>{props.domain}</h1>
+      <div class="empty-state">
+        <p>No reports for {props.domain} yet. Reports name the domain in their DMARC policy; check that its DMARC record has a <code>rua=</code> address you read.</p>
+        <p>
+          <a href={props.base}>Back to the overview</a>
+        </p>
+      </div>
+    </>
+  );
+}

@@ -1,0 +1,122 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Browser, Page } from 'playwright-core';
+import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
+import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
+
+// `UPDATE_SCREENSHOTS=1 npm test -- test/e2e` refreshes the pictures in the docs; otherwise they go to a scratch folder.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
+
+function daysAgo(n: number): Date {
+  const d = new Date();
+  d.setUTCHours(0, 0, 0, 0);
+  return new Date(d.getTime() - n * 86_400_000);
+}
+
+/** Three weeks of reports for two domains: a healthy one, and one with a spoofing source. */
+function reports(): HandReport[] {
+  const out: HandReport[] = [];
+  for (let i = 1; i <= 21; i += 1) {
+    out.push({
+      domain: 'example.com',
+      reportId: `g-${i}`,
+      begin: daysAgo(i),
+      p: 'quarantine',
+      records: [
+        { ip: '209.85.220.41', count: 400 + i * 10, dkim: 'pass', spf: 'pass' },
+        { ip: '198.51.100.23', count: 100, dkim: 'fail', spf: 'fail', disposition: 'quarantine' },
+      ],
+    });
+    out.push({ domain: 'shop.example', reportId: `y-${i}`, reporter: 'Yahoo', begin: daysAgo(i), p: 'none', records: [{ ip: '192.0.2.10', count: 50, dkim: 'pass', spf: 'pass' }] });
+  }
+  return out;
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
+  let web: WebApp;
+  let browser: Browser;
+  beforeAll(async () => {
+    web = await startWebApp('pglite');
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await web?.close();
+  });
+
+  it('onboards a new person, then answers "who sends as my domain, and does it pass?"', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+    const page = await signInThroughMail(context, web, 'owner@example.com');
+    const problems = watchConsole(page);
+
+    // A new organisation (the first person on an instance also owns its default one).
+    await page.goto(`${web.url}/orgs/new`);
+    await page.getByLabel('Organisation name').fill('Example Ltd');
+    await page.getByRole('button', { name: 'Create organisation' }).click();
+    await page.waitForURL(/\/o\/example-ltd$/);
+    await expect(page.getByText('No DMARC reports in the last 30 days').isVisible()).resolves.toBe(true);
+    await expect(page.getByRole('link', { name: 'Connect that mailbox' }).isVisible()).resolves.toBe(true);
+
+    const org = await web.database.db.selectFrom('organization').select('id').where('slug', '=', 'example-ltd').executeTakeFirstOrThrow();
+    await storeReports(web.database.db, org.id, reports());
+
+    await page.reload();
+    const verdict = page.getByRole('status');
+    await expect(verdict.textContent()).resolves.toContain('example.com');
+    const rows = page.locator('table tbody tr');
+    await expect(rows.count()).resolves.toBe(2);
+    await expect(rows.first().textContent()).resolves.toContain('example.com');
+    await expect(page.getByText(/failed DMARC/).first().isVisible()).resolves.toBe(true);
+    await shot(page, 'overview');
+
+    // Sorting by domain puts shop.example last when descending.
+    await page.getByRole('link', { name: 'Domain' }).click();
+    await expect(rows.first().textContent()).resolves.toContain('shop.example');
+
+    await page.getByRole('link', { name: 'example.com', exact: true }).click();
+    await page.getByRole('heading', { name: 'example.com', level: 1 }).waitFor();
+    await expect(page.locator('#dmarc-daily svg rect.series-fail').count()).resolves.toBeGreaterThan(10);
+    const sources = page.locator('table').filter({ hasText: 'Source IP' });
+    await expect(sources.locator('tbody tr').first().textContent()).resolves.toContain('209.85.220.41');
+    await expect(sources.textContent()).resolves.toContain('198.51.100.23');
+    await shot(page, 'domain');
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
+    const csv = fs.readFileSync((await download.path()) as string, 'utf8');
+    expect(csv.split('\r\n')[0]).toBe('Source IP,Messages,DMARC pass,Fail,Quarantined,Rejected,Seen');
+    expect(csv).toContain('198.51.100.23,2100,0,2100,2100,0,');
+
+    // The chart has its numbers in a table for those who would rather read.
+    await page.getByText('Show the numbers').click();
+    await expect(page.locator('#dmarc-daily table tbody tr').count()).resolves.toBe(30);
+
+    // On a phone the page still fits.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+    if (Number(overflow) > 1) {
+      console.log(await page.evaluate(`[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 8).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join('\\n')`));
+    }
+    expect(overflow).toBeLessThanOrEqual(1);
+    await shot(page, 'domain-phone');
+
+    expect(problems).toEqual([]);
+    await context.close();
+  });
+
+  it('welcomes a person without an organisation, and shows other organisations as not found', async () => {
+    const context = await browser.newContext();
+    const page = await signInThroughMail(context, web, 'stranger@example.com');
+    await page.getByRole('heading', { name: 'Welcome to DMARC Watch' }).waitFor();
+    await expect(page.getByRole('button', { name: 'Create organisation' }).isVisible()).resolves.toBe(true);
+    const response = await page.goto(`${web.url}/o/example-ltd`);
+    expect(response?.status()).toBe(404);
+    await context.close();
+  });
+});
