@@ -23,6 +23,10 @@ if (want('ingest')) {
   row('full ingest into PostgreSQL', `${Math.round(i.recordsPerSecond).toLocaleString('en')} rec/s`, '≥ 50,000 rec/s', i.recordsPerSecond >= 50_000);
   row('re-import of the same corpus', `${i.reimportSpeedup.toFixed(1)}× faster`, '≥ 10×', i.reimportSpeedup >= 10);
   console.log(`      (${i.reports} reports, ${i.records.toLocaleString('en')} records: first ${i.firstSeconds.toFixed(2)} s, again ${i.reimportSeconds.toFixed(2)} s)`);
+  console.log(
+    `      (then the fold job: ${i.folded.toLocaleString('en')} rollup increments in ${i.foldSeconds.toFixed(2)} s; ` +
+      `ingest and fold back to back: ${Math.round(i.records / (i.firstSeconds + i.foldSeconds)).toLocaleString('en')} rec/s)`,
+  );
 }
 if (want('huge')) {
   const h = await benchHugeReport(200);
