@@ -220,6 +220,20 @@ export interface Invitation {
   revoked_at: Date | null;
 }
 
+export interface IpEnrichment {
+  ip: string;
+  ptr_host: string | null;
+  ptr_confirmed: Generated<boolean>;
+  ptr_org_domain: string | null;
+  asn: number | null;
+  as_org: string | null;
+  country: string | null;
+  checked_at: Date | null;
+  next_check_at: Date;
+  failures: Generated<number>;
+  last_error: string | null;
+}
+
 export interface JobLease {
   name: string;
   holder: string;
@@ -306,6 +320,13 @@ export interface Membership {
   created_at: Generated<Date>;
 }
 
+export interface OrgService {
+  org_id: number;
+  service_id: string;
+  entry: unknown;
+  updated_at: Generated<Date>;
+}
+
 export interface Organization {
   id: Generated<number>;
   slug: string;
@@ -344,6 +365,18 @@ export interface RecoveryCode {
   user_id: number;
   code_hash: Uint8Array;
   used_at: Date | null;
+}
+
+export interface SourceDecision {
+  id: Generated<number>;
+  org_id: number;
+  subject_type: string;
+  subject: string;
+  decision: string;
+  note: string | null;
+  decided_by_user: number | null;
+  decided_by_key: number | null;
+  decided_at: Generated<Date>;
 }
 
 export interface TlsReport {
@@ -430,16 +463,19 @@ export interface DB {
   failure_report: FailureReport;
   ingest_log: IngestLog;
   invitation: Invitation;
+  ip_enrichment: IpEnrichment;
   job_lease: JobLease;
   job_run: JobRun;
   magic_link: MagicLink;
   mailbox: Mailbox;
   membership: Membership;
+  org_service: OrgService;
   organization: Organization;
   pop3_seen: Pop3Seen;
   rate_limit: RateLimit;
   raw_document: RawDocument;
   recovery_code: RecoveryCode;
+  source_decision: SourceDecision;
   tls_report: TlsReport;
   tls_report_failure: TlsReportFailure;
   tls_report_policy: TlsReportPolicy;
