@@ -6,6 +6,7 @@ import { hashToken, randomToken } from '../lib/crypto/index.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import { signInMail } from '../mail/sign-in-mail.js';
+import { acceptPendingInvitations } from './invitations.js';
 import { createSession, endSessionQuietly, type NewSession, type SessionState } from './sessions.js';
 import { accountForSignIn, type SignUpPolicy } from './users.js';
 
@@ -88,8 +89,8 @@ export type MagicLinkSignIn =
 
 /**
  * Confirms a sign-in link: uses it up, finds or (policy permitting) creates the account of the
- * address it was sent to, and starts a brand-new session. A session the browser already had is
- * ended, never reused. With a second factor, the new session only allows entering the code.
+ * address it was sent to, accepts the invitations pending for that address, and starts a
+ * brand-new session. A session the browser already had is ended, never reused. With a second factor, the new session only allows entering the code.
  */
 export async function signInWithMagicLink(
   deps: MagicLinkDeps,
@@ -107,6 +108,8 @@ export async function signInWithMagicLink(
     });
     if (account.status === 'refused') return { outcome: 'refused', policy: account.policy };
     const user = account.user;
+    // The address has just proved it receives mail: the invitations sent to it are accepted.
+    await acceptPendingInvitations(trx, { user, ip: input.ip, now: input.now });
     if (input.previous) await endSessionQuietly(trx, input.previous.id, input.now);
     const session = await createSession(trx, {
       userId: user.id,

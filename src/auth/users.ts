@@ -2,6 +2,8 @@ import { sql, type Kysely } from 'kysely';
 import { recordAuditEvent } from '../audit/record.js';
 import { EMAIL, type Config } from '../config.js';
 import type { DB } from '../db/schema.js';
+import { DEFAULT_ORG_SLUG } from '../orgs/default-org.js';
+import { addMember } from '../orgs/members.js';
 
 export interface UserRow {
   id: number;
@@ -39,7 +41,8 @@ export type SignInAccount =
  * The account for an address that has just proved it receives mail, creating it when the sign-up
  * policy allows: DMARCWATCH_ADMIN_EMAIL always; otherwise `open` anyone, `invite` an address with
  * a pending invitation, `closed` nobody. The admin address is made instance admin; without one,
- * so is the first account on the instance. Call inside a transaction.
+ * so is the first account on the instance. A new instance admin becomes owner of the default
+ * organisation (what the command line imports) while that has no members. Call inside a transaction.
  */
 export async function accountForSignIn(
   trx: Kysely<DB>,
@@ -90,7 +93,17 @@ export async function accountForSignIn(
     summary: { via, instanceAdmin, firstUser },
     ip: input.ip,
   });
+  if (instanceAdmin) await claimDefaultOrganization(trx, { userId: row.id, ip: input.ip, now: input.now });
   return { status: 'created', user: { id: row.id, email, instanceAdmin, totpEnabled: false } };
+}
+
+/** Makes the instance admin owner of the default organisation if nobody is a member of it yet. */
+async function claimDefaultOrganization(trx: Kysely<DB>, input: { userId: number; ip: string | null; now: Date }): Promise<void> {
+  const org = await trx.selectFrom('organization').select('id').where('slug', '=', DEFAULT_ORG_SLUG).forNoKeyUpdate().executeTakeFirst();
+  if (!org) return;
+  const anyone = await trx.selectFrom('membership').select('user_id').where('org_id', '=', org.id).limit(1).executeTakeFirst();
+  if (anyone) return;
+  await addMember(trx, { orgId: org.id, userId: input.userId, role: 'owner', actor: { type: 'system', id: 'first_account' }, ip: input.ip, now: input.now, via: { via: 'instance_admin' } });
 }
 
 async function hasPendingInvitation(db: Kysely<DB>, email: string, now: Date): Promise<boolean> {

@@ -10,6 +10,7 @@ import type { Keyring } from '../lib/crypto/index.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../mail/mailer.js';
 import { renderMessage, renderPage } from '../web/layout.js';
+import { invitationRoutes } from './invitation-web.js';
 import { MAGIC_LINK_TTL_MS, peekMagicLink, requestMagicLink, signInWithMagicLink } from './magic-link.js';
 import { ConfirmPage, RecoveryCodesPage, SecondFactorPage, SecurityPage, SentPage, SessionsPage, SignInPage } from './pages.js';
 import { listSessions, revokeAllSessions, revokeSession, type SessionCookie } from './sessions.js';
@@ -247,6 +248,8 @@ export function authRoutes(deps: AuthRouteDeps): Hono<WebEnv> {
     if (!ok) return securityPage(c, { error: 'That code did not work. Codes change every 30 seconds and each works once.', status: 400 });
     return c.redirect('/settings/security?done=totp-disabled', 303);
   });
+
+  app.route('/', invitationRoutes(deps));
 
   return app;
 }

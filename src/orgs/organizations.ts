@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { recordAuditEvent } from '../audit/record.js';
 import type { AuditInput } from '../audit/types.js';
 import type { DB } from '../db/schema.js';
+import { DEFAULT_ORG_SLUG } from './default-org.js';
 
 export interface Organization {
   id: number;
@@ -38,7 +39,7 @@ export async function createOrganization(
       (await trx.selectFrom('organization').select('slug').where((eb) => eb.or([eb('slug', '=', base), eb('slug', 'like', `${base}-%`)])).execute()).map((r) => r.slug),
     );
     let slug = base;
-    for (let n = 2; taken.has(slug) || slug === 'default'; n += 1) slug = `${base}-${n}`;
+    for (let n = 2; taken.has(slug) || slug === DEFAULT_ORG_SLUG; n += 1) slug = `${base}-${n}`;
     const row = await trx
       .insertInto('organization')
       .values({ slug, name: input.name, created_at: input.now })
@@ -56,4 +57,47 @@ export async function createOrganization(
     return { id: row.id, slug: row.slug, name: row.name, createdAt: new Date(row.created_at) };
   };
   return db.isTransaction ? run(db) : db.transaction().execute(run);
+}
+
+export async function getOrganization(db: Kysely<DB>, orgId: number): Promise<Organization | null> {
+  const row = await db.selectFrom('organization').select(['id', 'slug', 'name', 'created_at']).where('id', '=', orgId).executeTakeFirst();
+  return row ? { id: row.id, slug: row.slug, name: row.name, createdAt: new Date(row.created_at) } : null;
+}
+
+/**
+ * Serialises changes to the organisation's members (role changes, removals, invitations accepted)
+ * until the transaction ends, so rules such as "there is always an owner" hold under concurrency.
+ * `no key update` does not wait for writers of rows that merely reference the organisation.
+ */
+export async function lockOrganization(trx: Kysely<DB>, orgId: number): Promise<boolean> {
+  const row = await trx.selectFrom('organization').select('id').where('id', '=', orgId).forNoKeyUpdate().executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Renames the organisation; its slug (and so every URL and key) stays. Null when it does not exist. */
+export async function renameOrganization(
+  db: Kysely<DB>,
+  input: { orgId: number; name: string; actor: AuditInput['actor']; ip: string | null },
+): Promise<Organization | null> {
+  return db.transaction().execute(async (trx) => {
+    const before = await trx.selectFrom('organization').select('name').where('id', '=', input.orgId).forNoKeyUpdate().executeTakeFirst();
+    if (!before) return null;
+    const row = await trx
+      .updateTable('organization')
+      .set({ name: input.name })
+      .where('id', '=', input.orgId)
+      .returning(['id', 'slug', 'name', 'created_at'])
+      .executeTakeFirstOrThrow();
+    if (before.name !== input.name) {
+      await recordAuditEvent(trx, {
+        orgId: input.orgId,
+        actor: input.actor,
+        action: 'organization.rename',
+        target: { type: 'organization', id: input.orgId },
+        summary: { before: { name: before.name }, after: { name: input.name } },
+        ip: input.ip,
+      });
+    }
+    return { id: row.id, slug: row.slug, name: row.name, createdAt: new Date(row.created_at) };
+  });
 }

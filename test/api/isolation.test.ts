@@ -54,6 +54,7 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
   const uploaded = await upload(h, { key: keys.write }, org.slug, [part(SAMPLES.xml)]);
   const domain = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/domains`, { name: `${name}.example` });
   const mailbox = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/mailboxes`, { name: 'Reports', host: 'imap.example.com', username: 'dmarc', authMethod: 'password', password: 'unused' });
+  const invitation = await callApi(h, { key: keys.admin }, 'POST', `/orgs/${org.slug}/invitations`, { email: `invitee@${name}.example`, role: 'viewer' });
   const items: Record<string, string> = {
     apiKey: String(me.body.id),
     session: String(sessions.body.items[0].id),
@@ -61,6 +62,8 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
     mailbox: String(mailbox.body.id),
     kind: 'aggregate',
     report: String(uploaded.body.files[0].documents[0].report.id),
+    user: String(viewer.userId),
+    invitation: String(invitation.body.invitation.id),
   };
   return { slug: org.slug, orgId: org.id, owner, viewer, keys, items };
 }
