@@ -1,3 +1,4 @@
+import { accountDataApi } from '../auth/account-routes.js';
 import { accountApi } from '../auth/routes.js';
 import { domainsApi } from '../domains/routes.js';
 import { mailboxesApi } from '../mailboxes/routes.js';
@@ -8,4 +9,4 @@ import { orgsApi } from '../orgs/routes.js';
 import type { ApiRoute } from './define.js';
 
 /** Every route of /api/v1, in the order of the reference. */
-export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...orgsApi, ...domainsApi, ...mailboxesApi, ...reportsApi, ...ingestApi, ...auditApi];
+export const apiRoutes: readonly ApiRoute[] = [...accountApi, ...accountDataApi, ...orgsApi, ...domainsApi, ...mailboxesApi, ...reportsApi, ...ingestApi, ...auditApi];
