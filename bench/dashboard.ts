@@ -90,6 +90,16 @@ async function generate(db: Kysely<DB>, orgId: number, records: number): Promise
     from aggregate_record rec join aggregate_report r on r.id = rec.report_id
     where r.org_id = ${orgId}
     group by 1, 2, 3, 4, 5, 6, 7, 8`.execute(db);
+  await sql`
+    insert into aggregate_domain_daily_folded (org_id, policy_domain, day, messages, dmarc_pass, dkim_pass, spf_pass, both_pass, quarantine, reject)
+    select org_id, policy_domain, day, sum(messages),
+           coalesce(sum(messages) filter (where dkim_eval = 'pass' or spf_eval = 'pass'), 0),
+           coalesce(sum(messages) filter (where dkim_eval = 'pass'), 0),
+           coalesce(sum(messages) filter (where spf_eval = 'pass'), 0),
+           coalesce(sum(messages) filter (where dkim_eval = 'pass' and spf_eval = 'pass'), 0),
+           coalesce(sum(messages) filter (where disposition = 'quarantine'), 0),
+           coalesce(sum(messages) filter (where disposition = 'reject'), 0)
+    from aggregate_daily_folded where org_id = ${orgId} group by 1, 2, 3`.execute(db);
   await sql`analyze`.execute(db);
   return reports * perReport;
 }

@@ -15,25 +15,24 @@ export interface DomainDay {
   reject: number;
 }
 
-/** One domain's results per day (zero-filled), from the daily rollups in one query. */
+/** One domain's results per day (zero-filled), from the domain-day rollup in one query. */
 export async function domainDaily(db: Kysely<DB>, orgId: number, domain: string, period: DayPeriod): Promise<DomainDay[]> {
   const rows = await db
-    .selectFrom('aggregate_daily as d')
+    .selectFrom('aggregate_domain_daily as d')
     .select([
       sql<string>`d.day::text`.as('day'),
-      sql<number>`sum(d.messages)::bigint`.as('messages'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.dkim_eval = 'pass' or d.spf_eval = 'pass'), 0)::bigint`.as('pass'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.dkim_eval = 'pass' and d.spf_eval = 'pass'), 0)::bigint`.as('both_pass'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.dkim_eval = 'pass'), 0)::bigint`.as('dkim_pass'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.spf_eval = 'pass'), 0)::bigint`.as('spf_pass'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.disposition = 'quarantine'), 0)::bigint`.as('quarantine'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.disposition = 'reject'), 0)::bigint`.as('reject'),
+      sql<number>`d.messages`.as('messages'),
+      sql<number>`d.dmarc_pass`.as('pass'),
+      sql<number>`d.both_pass`.as('both_pass'),
+      sql<number>`d.dkim_pass`.as('dkim_pass'),
+      sql<number>`d.spf_pass`.as('spf_pass'),
+      sql<number>`d.quarantine`.as('quarantine'),
+      sql<number>`d.reject`.as('reject'),
     ])
     .where('d.org_id', '=', orgId)
     .where('d.policy_domain', '=', domain)
     .where('d.day', '>=', period.fromDay)
     .where('d.day', '<=', period.toDay)
-    .groupBy('d.day')
     .execute();
   const byDay = new Map(rows.map((row) => [row.day, row]));
   return eachDay(period).map((day) => {

@@ -26,22 +26,16 @@ export function rate(pass: number, messages: number): number | null {
 
 /**
  * Volume and DMARC results per policy domain over a period and the period before it, with a
- * daily series for trends: one query over the daily rollups, domains by volume.
+ * daily series for trends: one query over the domain-day rollup, domains by volume.
  */
 export async function domainOverview(db: Kysely<DB>, orgId: number, period: DayPeriod): Promise<DomainOverview[]> {
   const before = previousPeriod(period);
   const rows = await db
-    .selectFrom('aggregate_daily as d')
-    .select([
-      sql<string>`d.policy_domain`.as('policy_domain'),
-      sql<string>`d.day::text`.as('day'),
-      sql<number>`sum(d.messages)::bigint`.as('messages'),
-      sql<number>`coalesce(sum(d.messages) filter (where d.dkim_eval = 'pass' or d.spf_eval = 'pass'), 0)::bigint`.as('pass'),
-    ])
+    .selectFrom('aggregate_domain_daily as d')
+    .select([sql<string>`d.policy_domain`.as('policy_domain'), sql<string>`d.day::text`.as('day'), sql<number>`d.messages`.as('messages'), sql<number>`d.dmarc_pass`.as('pass')])
     .where('d.org_id', '=', orgId)
     .where('d.day', '>=', before.fromDay)
     .where('d.day', '<=', period.toDay)
-    .groupBy(['d.policy_domain', 'd.day'])
     .execute();
 
   const days = eachDay(period);

@@ -37,6 +37,32 @@ export interface AggregateDailyFolded {
   messages: number;
 }
 
+export interface AggregateDomainDaily {
+  org_id: number | null;
+  policy_domain: string | null;
+  day: string | null;
+  messages: number | null;
+  dmarc_pass: number | null;
+  dkim_pass: number | null;
+  spf_pass: number | null;
+  both_pass: number | null;
+  quarantine: number | null;
+  reject: number | null;
+}
+
+export interface AggregateDomainDailyFolded {
+  org_id: number;
+  policy_domain: string;
+  day: string;
+  messages: number;
+  dmarc_pass: number;
+  dkim_pass: number;
+  spf_pass: number;
+  both_pass: number;
+  quarantine: number;
+  reject: number;
+}
+
 export interface AggregateRecord {
   report_id: number;
   ordinal: number;
@@ -452,6 +478,8 @@ export interface DB {
   aggregate_daily: AggregateDaily;
   aggregate_daily_delta: AggregateDailyDelta;
   aggregate_daily_folded: AggregateDailyFolded;
+  aggregate_domain_daily: AggregateDomainDaily;
+  aggregate_domain_daily_folded: AggregateDomainDailyFolded;
   aggregate_record: AggregateRecord;
   aggregate_record_dkim: AggregateRecordDkim;
   aggregate_record_reason: AggregateRecordReason;

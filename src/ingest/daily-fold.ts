@@ -10,7 +10,8 @@ const FOLD_CHUNK = 100_000;
 
 /**
  * Moves daily rollup increments from aggregate_daily_delta into aggregate_daily_folded, summed per
- * key. Each chunk is one statement — delete the increments, add them to the folded rows — so a
+ * key, and into the domain-day totals of aggregate_domain_daily_folded. Each chunk is one
+ * statement — delete the increments, add them to both folded tables — so a
  * crash leaves every increment either still in the delta table or added exactly once, and the
  * `aggregate_daily` view shows the same totals before, during and after a fold.
  *
@@ -34,6 +35,28 @@ export async function foldDailyDeltas(db: Kysely<DB>, chunk = FOLD_CHUNK): Promi
         group by ${KEY}
         order by ${KEY}
         on conflict (${KEY}) do update set messages = aggregate_daily_folded.messages + excluded.messages
+      ), added_per_domain as (
+        insert into aggregate_domain_daily_folded (org_id, policy_domain, day, messages, dmarc_pass, dkim_pass, spf_pass, both_pass, quarantine, reject)
+        select org_id, policy_domain, day,
+               sum(messages),
+               coalesce(sum(messages) filter (where dkim_eval = 'pass' or spf_eval = 'pass'), 0),
+               coalesce(sum(messages) filter (where dkim_eval = 'pass'), 0),
+               coalesce(sum(messages) filter (where spf_eval = 'pass'), 0),
+               coalesce(sum(messages) filter (where dkim_eval = 'pass' and spf_eval = 'pass'), 0),
+               coalesce(sum(messages) filter (where disposition = 'quarantine'), 0),
+               coalesce(sum(messages) filter (where disposition = 'reject'), 0)
+        from moved
+        where exists (select 1 from organization o where o.id = moved.org_id)
+        group by org_id, policy_domain, day
+        order by org_id, policy_domain, day
+        on conflict (org_id, policy_domain, day) do update set
+          messages = aggregate_domain_daily_folded.messages + excluded.messages,
+          dmarc_pass = aggregate_domain_daily_folded.dmarc_pass + excluded.dmarc_pass,
+          dkim_pass = aggregate_domain_daily_folded.dkim_pass + excluded.dkim_pass,
+          spf_pass = aggregate_domain_daily_folded.spf_pass + excluded.spf_pass,
+          both_pass = aggregate_domain_daily_folded.both_pass + excluded.both_pass,
+          quarantine = aggregate_domain_daily_folded.quarantine + excluded.quarantine,
+          reject = aggregate_domain_daily_folded.reject + excluded.reject
       )
       select count(*)::int8 as n from moved`.execute(db);
     const n = Number(result.rows[0]!.n);

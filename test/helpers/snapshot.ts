@@ -26,6 +26,8 @@ export async function snapshotReportData(db: Kysely<DB>): Promise<Record<string,
       from aggregate_record_reason x join aggregate_report r on r.id = x.report_id order by 1, 2, 3`),
     aggregate_daily: await q(sql`select policy_domain, day, header_from, host(source_ip) as ip, disposition, dkim_eval, spf_eval, messages
       from aggregate_daily order by 1, 2, 3, 4, 5, 6, 7`),
+    aggregate_domain_daily: await q(sql`select policy_domain, day, messages, dmarc_pass, dkim_pass, spf_pass, both_pass, quarantine, reject
+      from aggregate_domain_daily order by 1, 2`),
     tls_report: await q(sql`select reporter_key, external_id, begin_at, successful_sessions, failed_sessions from tls_report order by 1, 2, 3`),
     tls_report_policy: await q(sql`select r.external_id, p.ordinal, p.policy_domain, p.policy_type, p.mx_host, p.successful_sessions
       from tls_report_policy p join tls_report r on r.id = p.report_id order by 1, 2`),

@@ -38,6 +38,20 @@ const rollup = async (db: TestDatabase['db']) =>
     await sql<Record<string, unknown>>`select policy_domain, day, header_from, host(source_ip) as ip, disposition, dkim_eval, spf_eval, messages
       from aggregate_daily order by 1, 2, 3, 4, 5, 6, 7`.execute(db)
   ).rows;
+/** The domain-day rollup, and the same totals computed from the full daily rollup: they must always agree. */
+const domainTotals = async (db: TestDatabase['db']) => {
+  const kept = await sql<Record<string, unknown>>`select policy_domain, day, messages, dmarc_pass, dkim_pass, spf_pass, both_pass, quarantine, reject
+    from aggregate_domain_daily order by 1, 2`.execute(db);
+  const derived = await sql<Record<string, unknown>>`select policy_domain, day, sum(messages)::int8 as messages,
+      coalesce(sum(messages) filter (where dkim_eval = 'pass' or spf_eval = 'pass'), 0)::int8 as dmarc_pass,
+      coalesce(sum(messages) filter (where dkim_eval = 'pass'), 0)::int8 as dkim_pass,
+      coalesce(sum(messages) filter (where spf_eval = 'pass'), 0)::int8 as spf_pass,
+      coalesce(sum(messages) filter (where dkim_eval = 'pass' and spf_eval = 'pass'), 0)::int8 as both_pass,
+      coalesce(sum(messages) filter (where disposition = 'quarantine'), 0)::int8 as quarantine,
+      coalesce(sum(messages) filter (where disposition = 'reject'), 0)::int8 as reject
+    from aggregate_daily group by 1, 2 order by 1, 2`.execute(db);
+  return { kept: kept.rows, derived: derived.rows };
+};
 const deltaCount = async (db: TestDatabase['db']) =>
   Number((await sql<{ n: number }>`select count(*)::int8 as n from aggregate_daily_delta`.execute(db)).rows[0]!.n);
 const total = async (db: TestDatabase['db'], table: 'aggregate_daily' | 'aggregate_record') =>
@@ -67,10 +81,17 @@ describeEachBackend('daily rollup increments', (backend) => {
     const keys = new Set(before.map((r) => JSON.stringify({ ...r, messages: 0 })));
     expect(keys.size).toBe(before.length);
 
+    const domainsBefore = await domainTotals(database.db);
+    expect(domainsBefore.kept).toEqual(domainsBefore.derived);
+    expect(domainsBefore.kept.length).toBeGreaterThan(0);
+
     const folded = await foldDailyDeltas(database.db, 250); // several chunks
     expect(folded).toBeGreaterThan(250);
     expect(await deltaCount(database.db)).toBe(0);
     expect(await rollup(database.db)).toEqual(before);
+    expect((await domainTotals(database.db)).kept).toEqual(domainsBefore.kept);
+    const foldedDomainRows = await sql`select count(*)::int8 as n from aggregate_domain_daily_folded`.execute(database.db);
+    expect(Number((foldedDomainRows.rows[0] as { n: number }).n)).toBe(domainsBefore.kept.length);
     expect(await foldDailyDeltas(database.db)).toBe(0);
     expect(await rollup(database.db)).toEqual(before);
 
@@ -78,6 +99,8 @@ describeEachBackend('daily rollup increments', (backend) => {
     await importPaths(ctx, [await corpus(`fold-more-${backend}`, 2, 300)]);
     const after = await rollup(database.db);
     await foldDailyDeltas(database.db);
+    const domainsAfter = await domainTotals(database.db);
+    expect(domainsAfter.kept).toEqual(domainsAfter.derived);
     expect(await rollup(database.db)).toEqual(after);
     expect(await total(database.db, 'aggregate_daily')).toBe(await total(database.db, 'aggregate_record'));
   });
