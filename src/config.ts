@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { z } from 'zod';
@@ -44,6 +45,23 @@ const boolean = (fallback: boolean) =>
       if (['0', 'false', 'no', 'off'].includes(v)) return false;
       ctx.addIssue({ code: 'custom', message: 'expected true or false' });
       return z.NEVER;
+    });
+
+/** An optional path to a file that must exist and be readable, made absolute. */
+const readableFile = () =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value.trim() === '') return undefined;
+      const file = path.resolve(value.trim());
+      try {
+        fs.accessSync(file, fs.constants.R_OK);
+      } catch {
+        ctx.addIssue({ code: 'custom', message: `no readable file at ${file}` });
+        return z.NEVER;
+      }
+      return file;
     });
 
 const envSchema = z.object({
@@ -123,6 +141,8 @@ const envSchema = z.object({
     }),
   DMARCWATCH_DNS_TIMEOUT_MS: positiveInt(DNS_DEFAULT_TIMEOUT_MS),
   DMARCWATCH_REQUIRE_DOMAIN_PROOF: boolean(false),
+  DMARCWATCH_GEOIP_ASN_DB: readableFile(),
+  DMARCWATCH_GEOIP_COUNTRY_DB: readableFile(),
 });
 
 /** Deliberately loose: one @, something on each side, no spaces or angle brackets. */
@@ -208,6 +228,8 @@ export interface Config {
   dns: { servers: string[]; timeoutMs: number };
   /** Domains count only once their DNS ownership proof is found (the hosted edition). */
   requireDomainProof: boolean;
+  /** MaxMind DB files (GeoLite2 or DB-IP lite) for the ASN and the country of sending addresses; unset: unknown. */
+  geo: { asnDb: string | undefined; countryDb: string | undefined };
 }
 
 export class ConfigError extends Error {
@@ -261,6 +283,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     apiRateLimitPerMinute: e.DMARCWATCH_API_RATE_LIMIT,
     dns: { servers: e.DMARCWATCH_DNS_SERVERS, timeoutMs: e.DMARCWATCH_DNS_TIMEOUT_MS },
     requireDomainProof: e.DMARCWATCH_REQUIRE_DOMAIN_PROOF,
+    geo: { asnDb: e.DMARCWATCH_GEOIP_ASN_DB, countryDb: e.DMARCWATCH_GEOIP_COUNTRY_DB },
   };
 }
 

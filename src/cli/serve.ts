@@ -4,6 +4,8 @@ import { loadConfig } from '../config.js';
 import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { domainProofJob } from '../domains/proof-job.js';
 import { dailyFoldJob } from '../ingest/daily-fold.js';
+import { sourceEnrichmentJob } from '../enrich/enrich-job.js';
+import { openGeoDatabases } from '../enrich/geo.js';
 import { sharedDnsResolver } from '../lib/dns.js';
 import { createMailer } from '../mail/mailer.js';
 import { processHolderId, Scheduler } from '../jobs/scheduler.js';
@@ -32,6 +34,9 @@ function startScheduler(deps: Deps): Scheduler {
   scheduler.register(maintenanceJob(deps.database.db, deps.logger));
   scheduler.register(dailyFoldJob(deps.database.db, deps.logger));
   scheduler.register(domainProofJob({ db: deps.database.db, resolver: sharedDnsResolver(deps.config.dns), logger: deps.logger }));
+  scheduler.register(
+    sourceEnrichmentJob({ db: deps.database.db, resolver: sharedDnsResolver(deps.config.dns), geo: openGeoDatabases(deps.config.geo), logger: deps.logger }),
+  );
   return scheduler;
 }
 
