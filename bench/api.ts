@@ -73,7 +73,7 @@ export async function benchApi(options: { reports?: number; seconds?: number; co
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('wrk is not installed: apt-get install wrk');
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new Error('wrk is not installed: apt-get install wrk', { cause: error });
   }
   const dir = path.join(CORPUS_DIR, 'api');
   writeCorpus(dir, reports, (i) => 5 + (i % 20));

@@ -5,6 +5,8 @@
 import { benchParse } from './parse.js';
 import { benchHugeReport, benchIngestPostgres } from './ingest.js';
 import { benchMailbox } from './mailbox.js';
+import { benchApi } from './api.js';
+import { benchDashboard } from './dashboard.js';
 
 const only = process.argv.slice(2);
 const want = (name: string) => only.length === 0 || only.includes(name);
@@ -42,4 +44,17 @@ if (want('mailbox')) {
   console.log(
     `      (RSS start ${Math.round(m.rssStartMb)} MB, peak 1st half ${Math.round(m.rssFirstHalfPeakMb)} MB, 2nd half ${Math.round(m.rssSecondHalfPeakMb)} MB, end ${Math.round(m.rssEndMb)} MB)`,
   );
+}
+if (want('api')) {
+  const a = await benchApi();
+  row('API report list (50 items), API key, PostgreSQL', `${Math.round(a.requestsPerSecond).toLocaleString('en')} req/s`, '≥ 1,500 req/s', a.requestsPerSecond >= 1500);
+  row('  its p99 latency', `${a.p99Ms.toFixed(1)} ms`, '≤ 50 ms', a.p99Ms <= 50);
+  console.log(`      (wrk, ${a.connections} connections for ${a.seconds} s against \`dmarcwatch serve\`; p50 ${a.p50Ms.toFixed(1)} ms; ${a.errors} errors; ${a.reports} reports stored)`);
+}
+if (want('dashboard')) {
+  const d = await benchDashboard();
+  console.log(`      (${d.records.toLocaleString('en')} records, ${d.rollupRows.toLocaleString('en')} daily rollup rows, generated in ${d.generateSeconds.toFixed(0)} s)`);
+  for (const t of d.pages) row(`${t.label}, server time p95`, `${t.p95Ms.toFixed(1)} ms`, '≤ 100 ms', t.p95Ms <= 100);
+  for (const t of d.queries) row(`${t.label}, p95`, `${t.p95Ms.toFixed(1)} ms`, '≤ 50 ms', t.p95Ms <= 50);
+  for (const t of d.fromRawRecords) console.log(`      for comparison, ${t.label}: p50 ${t.p50Ms.toFixed(0)} ms, p95 ${t.p95Ms.toFixed(0)} ms`);
 }
