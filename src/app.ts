@@ -20,6 +20,8 @@ import { securityHeaders } from './http/security-headers.js';
 import { sessionMiddleware } from './http/session.js';
 import type { Mailer } from './mail/mailer.js';
 import { homePages } from './web/home.js';
+import { ingestPages } from './ingest/web.js';
+import { reportPages } from './reports/web.js';
 
 const VERSION = '0.1.0';
 
@@ -29,6 +31,8 @@ export interface AppDeps extends Pick<Deps, 'database' | 'logger' | 'config' | '
   clock?: () => Date;
   /** Check API responses against their schemas (tests). */
   validateApiResponses?: boolean;
+  /** Shared API rate limits; give one to close it (flushing its counts) before the database on shutdown. */
+  apiRateLimiter?: ApiRateLimiter;
 }
 
 /** The HTTP application (no listen): `serve` mounts it, tests call `app.request()`. */
@@ -63,7 +67,7 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
   const openApi = openApiDocument(apiRoutes, { version: VERSION, serverUrl: config.publicUrl });
   app.get('/api/v1/openapi.json', (c) => c.json(openApi));
   app.get('/api/docs', (c) => renderApiReference(c, openApi, apiRoutes));
-  app.use('/api/v1/*', apiRateLimit(new ApiRateLimiter(db, config.apiRateLimitPerMinute, logger, clock)));
+  app.use('/api/v1/*', apiRateLimit(deps.apiRateLimiter ?? new ApiRateLimiter(db, config.apiRateLimitPerMinute, logger, clock)));
   app.route(
     '/api/v1',
     apiRouter(apiRoutes, { db, config, keyring: deps.keyring, logger, mailer: deps.mailer, clock }, { validateResponses: deps.validateApiResponses ?? false }),
@@ -73,6 +77,8 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
 
   app.route('/', homePages({ db, clock }));
   app.route('/', analyticsPages({ db, clock }));
+  app.route('/', reportPages({ db }));
+  app.route('/', ingestPages({ db, config, logger }));
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } }, 404));
   app.onError((error, c) => {

@@ -1,5 +1,6 @@
 import { serve, type ServerType } from '@hono/node-server';
 import { createApp } from '../app.js';
+import { ApiRateLimiter } from '../http/api-rate-limit.js';
 import { loadConfig } from '../config.js';
 import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { domainProofJob } from '../domains/proof-job.js';
@@ -15,8 +16,8 @@ import { UsageError, type Command, type CliIo } from './io.js';
 
 type Role = 'start' | 'serve' | 'worker';
 
-function listen(deps: Deps): Promise<ServerType> {
-  const app = createApp({ ...deps, mailer: createMailer(deps.config, deps.logger) });
+function listen(deps: Deps, apiRateLimiter: ApiRateLimiter): Promise<ServerType> {
+  const app = createApp({ ...deps, mailer: createMailer(deps.config, deps.logger), apiRateLimiter });
   return new Promise((resolve) => {
     const server = serve({ fetch: app.fetch, port: deps.config.http.port, hostname: deps.config.http.host }, (info) => {
       deps.logger.info('listening', { url: `http://${info.address.includes(':') ? `[${info.address}]` : info.address}:${info.port}` });
@@ -53,7 +54,8 @@ async function run(io: CliIo, role: Role): Promise<number> {
   if (config.database.kind === 'pglite') {
     deps.logger.info('using the embedded database', { dir: config.database.dataDir, hint: 'set DATABASE_URL to use PostgreSQL' });
   }
-  const server = role === 'worker' ? undefined : await listen(deps);
+  const apiRateLimiter = new ApiRateLimiter(deps.database.db, deps.config.apiRateLimitPerMinute, deps.logger);
+  const server = role === 'worker' ? undefined : await listen(deps, apiRateLimiter);
   const scheduler = role === 'serve' ? undefined : startScheduler(deps);
   deps.logger.info('started', { role });
   await new Promise<void>((resolve) => {
@@ -65,6 +67,7 @@ async function run(io: CliIo, role: Role): Promise<number> {
     process.once('SIGTERM', stop);
   });
   if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  await apiRateLimiter.close();
   await scheduler?.stop();
   await deps.database.close();
   deps.logger.info('stopped');
