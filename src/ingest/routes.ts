@@ -7,10 +7,10 @@ import type { DB } from '../db/schema.js';
 import { reportKindOf } from '../reports/queries/kinds.js';
 import type { Outcome, ReportKind } from './types.js';
 
-const OUTCOMES = ['stored', 'duplicate', 'refused', 'not_a_report'] as const;
-const SOURCE_TYPES = ['upload', 'file', 'imap', 'pop3'] as const;
+export const OUTCOMES = ['stored', 'duplicate', 'refused', 'not_a_report'] as const;
+export const SOURCE_TYPES = ['upload', 'file', 'imap', 'pop3'] as const;
 
-interface IngestLogFilter {
+export interface IngestLogFilter {
   outcome?: Outcome;
   /** The kind of source: every source named `<type>:…`. */
   sourceType?: (typeof SOURCE_TYPES)[number];
@@ -19,7 +19,7 @@ interface IngestLogFilter {
 }
 
 /** The organisation's ingest log, newest first, after the (first_seen_at, id) of the previous page. */
-async function listIngestLog(db: Kysely<DB>, orgId: number, filter: IngestLogFilter, page: { limit: number; after: [string, number] | null }) {
+export async function listIngestLog(db: Kysely<DB>, orgId: number, filter: IngestLogFilter, page: { limit: number; after: [string, number] | null }) {
   let query = db
     .selectFrom('ingest_log')
     .select(['id', 'source', 'item', 'sha256', 'kind', 'outcome', 'problem_code', 'problem', 'report_ref', 'records', 'first_seen_at', 'last_seen_at'])

@@ -1,21 +1,19 @@
 import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import { z } from 'zod';
-import { recordAuditEvent } from '../audit/record.js';
 import { orgRoute, type OrgContext } from '../api/define.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../api/pagination.js';
 import { idParam, iso, orgParams, timestamp } from '../api/schemas.js';
-import { ingestUpload, type UploadResult } from '../ingest/sources/upload.js';
 import { aggregateRecords, aggregateReport } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, reportKindOf, type ReportKind } from './queries/kinds.js';
 import { listReportKeys } from './queries/list-reports.js';
 import { rawReportDocument, type RawReportDocument } from './queries/raw-document.js';
 import { reportSummaries, type ReportSummary } from './queries/report-summaries.js';
-import { reportsOfDocuments } from './queries/reports-of-documents.js';
 import { sourcesByIp } from './queries/sources.js';
 import { tlsReport } from './queries/tls-report.js';
+import { uploadReports, type UploadedReports } from './upload-reports.js';
 
 /** File parts taken in one upload request (the whole body is capped at DMARCWATCH_MAX_MAIL_SIZE anyway). */
 export const MAX_UPLOAD_FILES = 50;
@@ -82,29 +80,23 @@ async function readUploadedFiles(ctx: OrgContext<unknown, unknown, unknown>): Pr
   });
 }
 
-async function uploadOut(ctx: OrgContext<unknown, unknown, unknown>, results: UploadResult[]): Promise<z.input<typeof uploadResponse>> {
-  const hashes = results.flatMap((r) => r.documents.map((d) => d.sha256).filter((h) => h !== null));
-  const reports = await reportsOfDocuments(ctx.db, ctx.org.orgId, hashes);
-  const totals = { stored: 0, duplicate: 0, refused: 0, not_a_report: 0 };
-  const files = results.map((file) => ({
+function uploadOut(uploaded: UploadedReports): z.input<typeof uploadResponse> {
+  const files = uploaded.files.map((file) => ({
     name: file.name,
     size: file.size,
     sha256: file.sha256,
-    documents: file.documents.map((d) => {
-      totals[d.outcome] += 1;
-      return {
-        item: d.item,
-        kind: d.kind === null ? null : reportKindOf(d.kind),
-        outcome: d.outcome,
-        reason: d.problem,
-        problemCode: d.problemCode,
-        reportRef: d.reportRef,
-        report: (d.sha256 !== null && (d.outcome === 'stored' || d.outcome === 'duplicate') ? reports.get(d.sha256) : undefined) ?? null,
-        records: d.records,
-      };
-    }),
+    documents: file.documents.map((d) => ({
+      item: d.item,
+      kind: d.kind === null ? null : reportKindOf(d.kind),
+      outcome: d.outcome,
+      reason: d.problem,
+      problemCode: d.problemCode,
+      reportRef: d.reportRef,
+      report: d.report,
+      records: d.records,
+    })),
   }));
-  return { files, totals };
+  return { files, totals: uploaded.totals };
 }
 
 // ---- list and detail -------------------------------------------------------------------------
@@ -366,17 +358,11 @@ export const reportsApi = [
       const files = await readUploadedFiles(ctx);
       const { db, org, deps } = ctx;
       const ingestCtx = { db, orgId: org.orgId, limits: deps.config.limits, keepFailureHeaders: deps.config.keepFailureHeaders, logger: deps.logger };
-      const results: UploadResult[] = [];
-      for (const file of files) results.push(await ingestUpload(ingestCtx, { name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) }));
-      const out = await uploadOut(ctx, results);
-      await recordAuditEvent(db, {
-        orgId: org.orgId,
+      const uploaded = await uploadReports(ingestCtx, await Promise.all(files.map(async (file) => ({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) }))), {
         actor: ctx.actor,
-        action: 'report.upload',
-        summary: { files: results.slice(0, 20).map((r) => ({ name: r.name, size: r.size, sha256: r.sha256 })), fileCount: results.length, outcomes: out.totals },
         ip: ctx.ip,
       });
-      return out;
+      return uploadOut(uploaded);
     },
   }),
   orgRoute({

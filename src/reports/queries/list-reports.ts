@@ -15,7 +15,7 @@ export interface ReportListFilter {
   failures?: boolean;
 }
 
-/** Sort key of a list row: newest end of range first, then kind, then id. */
+/** Sort key of a list row: end of range (newest first by default), then kind, then id. */
 export interface ReportListKey {
   at: Date;
   kind: ReportKind;
@@ -26,21 +26,24 @@ export interface ReportListKey {
 export type ReportListRow = ReportListKey;
 
 /**
- * One page of an organisation's reports of every kind (or one kind), newest end of range first.
- * Returns up to `limit` keys after `after`; the caller reads the details of those few.
+ * One page of an organisation's reports of every kind (or one kind), newest end of range first
+ * (or oldest first with `direction: 'asc'`). Returns up to `limit` keys after `after`; the caller
+ * reads the details of those few.
  */
 export async function listReportKeys(
   db: Kysely<DB>,
   orgId: number,
   filter: ReportListFilter,
-  page: { limit: number; after: ReportListKey | null },
+  page: { limit: number; after: ReportListKey | null; direction?: 'asc' | 'desc' },
 ): Promise<ReportListRow[]> {
+  const direction = page.direction ?? 'desc';
+  const past = direction === 'desc' ? sql.raw('<') : sql.raw('>');
   const kinds: ReportKind[] = filter.kind ? [filter.kind] : ['aggregate', 'tls', 'failure'];
   const domain = filter.domain === undefined ? undefined : normalizeDomain(filter.domain);
   const reporter = filter.reporter === undefined ? undefined : filter.reporter.trim().toLowerCase();
   const after = page.after;
   const before = (at: Expression<unknown>, kind: ReportKind, id: Expression<unknown>) =>
-    after === null ? sql<SqlBool>`true` : sql<SqlBool>`(${at}, ${kind}::text, ${id}) < (${after.at}::timestamptz, ${after.kind}::text, ${after.id}::bigint)`;
+    after === null ? sql<SqlBool>`true` : sql<SqlBool>`(${at}, ${kind}::text, ${id}) ${past} (${after.at}::timestamptz, ${after.kind}::text, ${after.id}::bigint)`;
   const from = filter.from;
   const to = filter.to;
 
@@ -60,7 +63,7 @@ export async function listReportKeys(
         and f.message_count > 0 and f.dkim_eval is distinct from 'pass' and f.spf_eval is distinct from 'pass')`;
       q = q.where(filter.failures ? failing : sql<SqlBool>`not ${failing}`);
     }
-    parts.push(q.orderBy('r.end_at', 'desc').orderBy('r.id', 'desc').limit(page.limit));
+    parts.push(q.orderBy('r.end_at', direction).orderBy('r.id', direction).limit(page.limit));
   }
   if (kinds.includes('tls')) {
     let q = db
@@ -75,7 +78,7 @@ export async function listReportKeys(
     if (from) q = q.where('r.end_at', '>=', from);
     if (to) q = q.where('r.begin_at', '<', to);
     if (filter.failures !== undefined) q = q.where('r.failed_sessions', filter.failures ? '>' : '=', 0);
-    parts.push(q.orderBy('r.end_at', 'desc').orderBy('r.id', 'desc').limit(page.limit));
+    parts.push(q.orderBy('r.end_at', direction).orderBy('r.id', direction).limit(page.limit));
   }
   if (kinds.includes('failure') && reporter === undefined && filter.failures !== false) {
     const at = failureReportTime('r');
@@ -87,7 +90,7 @@ export async function listReportKeys(
     if (domain !== undefined) q = q.where('r.reported_domain', '=', domain);
     if (from) q = q.where(at, '>=', from);
     if (to) q = q.where(at, '<', to);
-    parts.push(q.orderBy(at, 'desc').orderBy('r.id', 'desc').limit(page.limit));
+    parts.push(q.orderBy(at, direction).orderBy('r.id', direction).limit(page.limit));
   }
   if (parts.length === 0) return [];
 
@@ -98,9 +101,9 @@ export async function listReportKeys(
   const rows = await db
     .selectFrom(union.as('u'))
     .select(['u.kind', 'u.id', 'u.at'])
-    .orderBy('u.at', 'desc')
-    .orderBy('u.kind', 'desc')
-    .orderBy('u.id', 'desc')
+    .orderBy('u.at', direction)
+    .orderBy('u.kind', direction)
+    .orderBy('u.id', direction)
     .limit(page.limit)
     .execute();
   return rows.map((row) => ({ kind: row.kind, id: Number(row.id), at: new Date(row.at) }));
