@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PUBLIC_URL, openHarness, type Browser, type Harness } from '../auth/harness.js';
 import { orgWith, signedIn, type Member } from '../api/harness.js';
 import { SAMPLES, part, type UploadPart } from '../api/upload-helpers.js';
+import { storeReports } from '../helpers/aggregate-xml.js';
 import { describeEachBackend } from '../helpers/db.js';
 import { rawPreview } from '../../src/reports/raw-preview.js';
 
@@ -102,6 +103,11 @@ describeEachBackend('report, upload and ingest-log pages', (backend) => {
     const byReporter = await (await owner.browser.get(`/o/${org.slug}/reports?reporter=${encodeURIComponent('Test Inc.')}`)).text();
     expect(new Set(reportLinks(byReporter).map((r) => r.id))).toEqual(new Set([stored[0]!.id]));
 
+    const failing = reportLinks(await (await owner.browser.get(`/o/${org.slug}/reports?failures=true`)).text());
+    expect(failing).toContainEqual(stored[0]);
+    expect(failing).toContainEqual(stored[3]);
+    expect(failing).not.toContainEqual(stored[2]);
+
     const csv = await owner.browser.get(`/o/${org.slug}/reports?kind=aggregate&format=csv`);
     expect(csv.headers.get('content-type')).toContain('text/csv');
     const lines = (await csv.text()).trim().split('\r\n');
@@ -168,6 +174,32 @@ describeEachBackend('report, upload and ingest-log pages', (backend) => {
     expect(failureHtml).toContain('Message bodies are never stored');
   });
 
+  it('pages the records of a big report, shows reasons with their comments, and cuts the XML at a megabyte with a link to all of it', async () => {
+    const comment = `arc=pass as.1.google.com=pass ams.1.google.com=pass smtp.code=550 5.7.26 ${'x'.repeat(400)}`;
+    const records = Array.from({ length: 2500 }, (_, i) => ({
+      ip: `198.51.${Math.floor(i / 250)}.${i % 250}`,
+      count: 1,
+      dkim: 'fail' as const,
+      spf: i % 2 === 0 ? ('pass' as const) : ('fail' as const),
+      reasons: [{ type: 'local_policy', comment }],
+    }));
+    await storeReports(h.database.db, org.id, [{ domain: 'big.example', reportId: 'big-1', begin: new Date('2026-02-01T00:00:00Z'), records }]);
+    const report = await h.database.db.selectFrom('aggregate_report').select('id').where('org_id', '=', org.id).where('external_id', '=', 'big-1').executeTakeFirstOrThrow();
+
+    const first = await (await owner.browser.get(`/o/${org.slug}/reports/aggregate/${report.id}`)).text();
+    expect(first).toContain('2,500 messages in 2,500 records; the records are below, page by page.');
+    expect(first).toContain('198.51.0.0');
+    expect(first).toContain('arc=pass as.1.google.com=pass');
+    expect(first).toContain('Only the first megabyte is shown.');
+    expect(first.match(/<code class="ip">/g)).toHaveLength(100);
+    const next = /href="([^"]+cursor=[^"]+)">Next page/.exec(first)?.[1]?.replace(/&amp;/g, '&');
+    expect(next).toBeDefined();
+    const second = await (await owner.browser.get(next!)).text();
+    expect(second).toContain('198.51.0.100');
+    expect(second).not.toContain('>198.51.0.0<');
+    expect(second).toContain('First page');
+  });
+
   it("answers 404 for another organisation's reports and for organisations one is not in", async () => {
     for (const report of stored) {
       const response = await stranger.browser.get(`/o/${otherOrg.slug}/reports/${report.kind}/${report.id}`);
@@ -177,10 +209,12 @@ describeEachBackend('report, upload and ingest-log pages', (backend) => {
     expect((await stranger.browser.get(`/o/${org.slug}/reports`)).status).toBe(404);
     expect((await stranger.browser.get(`/o/${org.slug}/reports/aggregate/${stored[0]!.id}`)).status).toBe(404);
     expect((await stranger.browser.get(`/o/${org.slug}/ingest-log`)).status).toBe(404);
+    const before = await count('aggregate_report', org.id);
     const upload = await postUpload(stranger.browser, org.slug, [part(SAMPLES.gz)]);
     expect(upload.status).toBe(404);
     expect((await stranger.browser.get(`/o/${otherOrg.slug}/reports/aggregate/not-a-number`)).status).toBe(404);
-    expect(await count('aggregate_report', org.id)).toBe(2);
+    expect(await count('aggregate_report', org.id)).toBe(before);
+    expect(await count('aggregate_report', otherOrg.id)).toBe(0);
   });
 
   it('lists every document in the ingest log with its outcome in words, filtered and downloadable', async () => {
