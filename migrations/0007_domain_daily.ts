@@ -43,6 +43,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     );
     create index aggregate_domain_daily_folded_day on aggregate_domain_daily_folded (org_id, day);
 
+    -- A domain's sources over a period read from this index alone: rollup rows of one domain and
+    -- day arrive over time and lie scattered across the table, one page each through the key.
+    create index aggregate_daily_folded_by_domain_day on aggregate_daily_folded (org_id, policy_domain, day)
+      include (source_ip, header_from, disposition, dkim_eval, spf_eval, messages);
+
     insert into aggregate_domain_daily_folded (org_id, policy_domain, day, ${SUMS})
       select org_id, policy_domain, day, sum(messages), sum(dmarc_pass), sum(dkim_pass), sum(spf_pass), sum(both_pass), sum(quarantine), sum(reject)
       from (select org_id, policy_domain, day, ${COUNTS_OF_ROW} from aggregate_daily_folded) as r (org_id, policy_domain, day, ${SUMS})
@@ -65,6 +70,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 export async function down(db: Kysely<unknown>): Promise<void> {
   await run(db, `
     drop view aggregate_domain_daily;
+    drop index aggregate_daily_folded_by_domain_day;
     drop table aggregate_domain_daily_folded;
   `);
 }
