@@ -1,27 +1,24 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { orgRoute, type OrgContext } from '../api/define.js';
 import { badRequest, conflict, notFound } from '../api/errors.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../api/pagination.js';
 import { iso, orgParams, timestamp } from '../api/schemas.js';
-import { recordAuditEvent } from '../audit/record.js';
 import type { DB } from '../db/schema.js';
-import { checkMailboxConnection } from './check-connection.js';
-import { MailConnectionError } from './mail-server.js';
-import { mailboxChangesSchema, newMailboxSchema } from './mailbox-input.js';
+import { testMailboxConnection } from './check-connection.js';
 import {
-  addMailbox,
-  findMailbox,
-  MailboxInputError,
-  MailboxNotFoundError,
-  removeMailbox,
-  requestPoll,
-  setMailboxPaused,
-  updateMailbox,
-  viewMailbox,
-  type MailboxRow,
-} from './manage.js';
-import { OAuthError } from './oauth2.js';
+  createMailbox,
+  deleteMailbox,
+  editMailbox,
+  mailboxStatus,
+  MailboxStateError,
+  pauseMailbox,
+  pollMailboxSoon,
+  resumeMailbox,
+  type MailboxChangeBy,
+} from './mailbox-changes.js';
+import { mailboxChangesSchema, newMailboxSchema } from './mailbox-input.js';
+import { findMailbox, MailboxInputError, MailboxNotFoundError, viewMailbox, type MailboxRow } from './manage.js';
 
 const status = z
   .enum(['waiting', 'ok', 'failing', 'needs_reauth', 'paused'])
@@ -61,20 +58,6 @@ const mailbox = z.object({
   updatedAt: timestamp,
 });
 
-function statusOf(row: MailboxRow): { status: z.infer<typeof status>; statusText: string } {
-  const next = iso(row.next_poll_at);
-  if (row.paused) return { status: 'paused', statusText: 'Paused: not polled until resumed.' };
-  if (row.needs_reauth) {
-    return { status: 'needs_reauth', statusText: `The server refused the credentials; polling is stopped until they are updated.${row.last_error ? ` ${row.last_error}` : ''}` };
-  }
-  if (row.last_outcome === null) return { status: 'waiting', statusText: `Not polled yet; the first poll is due at ${next}.` };
-  if (row.last_outcome === 'error') {
-    const times = row.consecutive_failures > 1 ? `The last ${row.consecutive_failures} polls failed` : 'The last poll failed';
-    return { status: 'failing', statusText: `${times}: ${row.last_error ?? 'unknown error'} Next try at ${next}.` };
-  }
-  return { status: 'ok', statusText: `The last poll worked${row.last_poll_finished_at ? ` (${iso(row.last_poll_finished_at)})` : ''}; next poll at ${next}.` };
-}
-
 function mailboxOut(row: MailboxRow): z.input<typeof mailbox> {
   const view = viewMailbox(row);
   return {
@@ -98,7 +81,7 @@ function mailboxOut(row: MailboxRow): z.input<typeof mailbox> {
     pollIntervalMinutes: view.pollIntervalMinutes,
     paused: view.paused,
     needsReauth: view.needsReauth,
-    ...statusOf(row),
+    ...mailboxStatus(row),
     nextPollAt: iso(view.nextPollAt),
     lastPollFinishedAt: iso(view.lastPollFinishedAt),
     lastError: view.lastError,
@@ -109,36 +92,6 @@ function mailboxOut(row: MailboxRow): z.input<typeof mailbox> {
     createdAt: iso(row.created_at),
     updatedAt: iso(row.updated_at),
   };
-}
-
-/** What the audit trail keeps of a mailbox: its settings, never its secrets. */
-function auditView(row: MailboxRow): Record<string, unknown> {
-  return {
-    name: row.name,
-    protocol: row.protocol,
-    host: row.host,
-    port: row.port,
-    tlsMode: row.tls_mode,
-    customCa: row.ca_pem !== null,
-    username: row.username,
-    authMethod: row.auth_method,
-    oauthProvider: row.oauth_provider,
-    folder: row.folder,
-    afterProcessing: row.after_processing,
-    processedFolder: row.processed_folder,
-    invalidFolder: row.invalid_folder,
-    pollIntervalMinutes: Math.round(row.poll_interval_seconds / 60),
-    paused: row.paused,
-  };
-}
-
-/** The fields that differ, as `{ field: { before, after } }`. */
-function differences(before: Record<string, unknown>, after: Record<string, unknown>): Record<string, unknown> {
-  const changed: Record<string, unknown> = {};
-  for (const key of Object.keys(after)) {
-    if (before[key] !== after[key]) changed[key] = { before: before[key], after: after[key] };
-  }
-  return changed;
 }
 
 const mailboxParams = orgParams.extend({
@@ -158,7 +111,10 @@ async function mailboxIn(db: Kysely<DB>, orgId: number, ref: string): Promise<Ma
   }
 }
 
-function inputProblem(error: unknown): never {
+/** The mailbox use cases' refusals in the API's error shape. */
+function refusal(error: unknown): never {
+  if (error instanceof MailboxNotFoundError) throw notFound('Mailbox');
+  if (error instanceof MailboxStateError) throw conflict(error.message, error.code);
   if (error instanceof MailboxInputError) {
     if (/already exists/.test(error.message)) throw conflict(`${error.message}.`, 'mailbox_exists');
     throw badRequest(error.message);
@@ -166,22 +122,11 @@ function inputProblem(error: unknown): never {
   throw error;
 }
 
-/** Runs a change and its audit event in one transaction, answering with the mailbox after it. */
-async function change(
-  ctx: Ctx,
-  action: string,
-  work: (trx: Transaction<DB>, before: MailboxRow) => Promise<unknown>,
-  summary: (before: MailboxRow, after: MailboxRow) => Record<string, unknown> = (before, after) => ({ changes: differences(auditView(before), auditView(after)) }),
-): Promise<z.input<typeof mailbox>> {
-  const { db, org, params, actor, ip } = ctx;
-  const after = await db.transaction().execute(async (trx) => {
-    const before = await mailboxIn(trx, org.orgId, params.mailbox);
-    await work(trx, before);
-    const row = await findMailbox(trx, org.orgId, before.id);
-    await recordAuditEvent(trx, { orgId: org.orgId, actor, action, target: { type: 'mailbox', id: row.id }, summary: { name: row.name, ...summary(before, row) }, ip });
-    return row;
-  });
-  return mailboxOut(after);
+/** Runs an audited change of the mailbox in the path, answering with the mailbox after it. */
+async function change(ctx: Ctx, work: (by: MailboxChangeBy, ref: string) => Promise<MailboxRow>): Promise<z.input<typeof mailbox>> {
+  const { org, params, actor, ip } = ctx;
+  if (/^\d+$/.test(params.mailbox) && !Number.isSafeInteger(Number(params.mailbox))) throw notFound('Mailbox');
+  return mailboxOut(await work({ orgId: org.orgId, actor, ip }, params.mailbox).catch(refusal));
 }
 
 export const mailboxesApi = [
@@ -219,18 +164,7 @@ export const mailboxesApi = [
     status: 201,
     response: mailbox,
     errors: { 409: 'The organisation already has a mailbox with this name.' },
-    handler: async ({ db, org, body, actor, ip, deps }) => {
-      const row = await db
-        .transaction()
-        .execute(async (trx) => {
-          const view = await addMailbox(trx, deps.keyring, org.orgId, body);
-          const created = await findMailbox(trx, org.orgId, view.id);
-          await recordAuditEvent(trx, { orgId: org.orgId, actor, action: 'mailbox.create', target: { type: 'mailbox', id: created.id }, summary: auditView(created), ip });
-          return created;
-        })
-        .catch(inputProblem);
-      return mailboxOut(row);
-    },
+    handler: async ({ db, org, body, actor, ip, deps }) => mailboxOut(await createMailbox(db, deps.keyring, { orgId: org.orgId, actor, ip }, body).catch(refusal)),
   }),
   orgRoute({
     method: 'get',
@@ -257,16 +191,7 @@ export const mailboxesApi = [
     body: mailboxChangesSchema.describe('The fields to change.'),
     response: mailbox,
     errors: { 409: 'Another mailbox of the organisation has this name.' },
-    handler: (ctx) =>
-      change(
-        ctx,
-        'mailbox.update',
-        async (trx, before) => {
-          if (ctx.body.password !== undefined && before.auth_method !== 'password') throw badRequest('password: this mailbox signs in with OAuth 2.0, not a password.');
-          await updateMailbox(trx, ctx.deps.keyring, ctx.org.orgId, before.id, ctx.body);
-        },
-        (before, after) => ({ changes: differences(auditView(before), auditView(after)), replaced: ctx.body.password === undefined ? [] : ['password'] }),
-      ).catch(inputProblem),
+    handler: (ctx) => change(ctx, (by, ref) => editMailbox(ctx.db, ctx.deps.keyring, by, ref, ctx.body)),
   }),
   orgRoute({
     method: 'post',
@@ -277,7 +202,7 @@ export const mailboxesApi = [
     permission: 'write',
     params: mailboxParams,
     response: mailbox,
-    handler: (ctx) => change(ctx, 'mailbox.pause', (trx, before) => setMailboxPaused(trx, ctx.org.orgId, before.id, true)),
+    handler: (ctx) => change(ctx, (by, ref) => pauseMailbox(ctx.db, by, ref)),
   }),
   orgRoute({
     method: 'post',
@@ -288,7 +213,7 @@ export const mailboxesApi = [
     permission: 'write',
     params: mailboxParams,
     response: mailbox,
-    handler: (ctx) => change(ctx, 'mailbox.resume', (trx, before) => setMailboxPaused(trx, ctx.org.orgId, before.id, false)),
+    handler: (ctx) => change(ctx, (by, ref) => resumeMailbox(ctx.db, by, ref)),
   }),
   orgRoute({
     method: 'post',
@@ -301,17 +226,7 @@ export const mailboxesApi = [
     status: 202,
     response: mailbox,
     errors: { 409: 'The mailbox is paused, or waits for new credentials.' },
-    handler: (ctx) =>
-      change(
-        ctx,
-        'mailbox.poll_request',
-        async (trx, before) => {
-          if (before.paused) throw conflict('The mailbox is paused: resume it to poll.', 'mailbox_paused');
-          if (before.needs_reauth) throw conflict('The server refused the credentials: update them to poll again.', 'mailbox_needs_reauth');
-          await requestPoll(trx, ctx.org.orgId, before.id);
-        },
-        () => ({}),
-      ),
+    handler: (ctx) => change(ctx, (by, ref) => pollMailboxSoon(ctx.db, by, ref)),
   }),
   orgRoute({
     method: 'post',
@@ -329,16 +244,7 @@ export const mailboxesApi = [
       code: z.string().nullable().describe('Why the check failed: tls_failed, certificate, auth_failed, connect_failed, timeout, folder_missing, invalid_grant…'),
       problem: z.string().nullable().describe('What went wrong and what to do, in words.'),
     }),
-    handler: async ({ db, org, params, deps }) => {
-      const row = await mailboxIn(db, org.orgId, params.mailbox);
-      try {
-        const result = await checkMailboxConnection(db, deps.keyring, row);
-        return { ok: true, detail: result.detail, messages: result.messages, code: null, problem: null };
-      } catch (error) {
-        if (error instanceof MailConnectionError || error instanceof OAuthError) return { ok: false, detail: null, messages: null, code: error.code, problem: error.message };
-        throw error;
-      }
-    },
+    handler: async ({ db, org, params, deps }) => testMailboxConnection(db, deps.keyring, await mailboxIn(db, org.orgId, params.mailbox)),
   }),
   orgRoute({
     method: 'delete',
@@ -350,11 +256,8 @@ export const mailboxesApi = [
     params: mailboxParams,
     response: null,
     handler: async ({ db, org, params, actor, ip }) => {
-      await db.transaction().execute(async (trx) => {
-        const before = await mailboxIn(trx, org.orgId, params.mailbox);
-        await removeMailbox(trx, org.orgId, before.id);
-        await recordAuditEvent(trx, { orgId: org.orgId, actor, action: 'mailbox.delete', target: { type: 'mailbox', id: before.id }, summary: auditView(before), ip });
-      });
+      if (/^\d+$/.test(params.mailbox) && !Number.isSafeInteger(Number(params.mailbox))) throw notFound('Mailbox');
+      await deleteMailbox(db, { orgId: org.orgId, actor, ip }, params.mailbox).catch(refusal);
     },
   }),
 ];
