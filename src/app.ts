@@ -22,6 +22,7 @@ import type { Mailer } from './mail/mailer.js';
 import { homePages } from './web/home.js';
 import { ingestPages } from './ingest/web.js';
 import { reportPages } from './reports/web.js';
+import { sourcePages } from './sources/pages.js';
 
 const VERSION = '0.1.0';
 
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
   app.route('/', homePages({ db, clock }));
   app.route('/', analyticsPages({ db, clock }));
   app.route('/', reportPages({ db }));
+  app.route('/', sourcePages({ db, clock }));
   app.route('/', ingestPages({ db, config, logger }));
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } }, 404));

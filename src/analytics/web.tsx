@@ -2,7 +2,9 @@ import { Hono, type Context } from 'hono';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
-import { sourcesByIp, type SourceRow } from '../reports/queries/sources.js';
+import { sourcesByIp } from '../reports/queries/sources.js';
+import { classifySources, groupByService } from '../sources/classify-sources.js';
+import { ServiceGroups, sourceViewColumns } from '../sources/pages.js';
 import { Sparkline, StackedBars } from '../web/components/charts.js';
 import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
@@ -75,18 +77,6 @@ function overviewColumns(base: string, policies: Map<string, PublishedPolicy>): 
     },
     { key: 'policy', label: 'Policy', value: (d) => policyText(policies.get(d.domain)) },
     { key: 'attention', label: 'What needs attention', value: (d) => domainFindings(d, policies.get(d.domain)).map((f) => f.text).join(' '), render: (d) => <Findings findings={domainFindings(d, policies.get(d.domain))} /> },
-  ];
-}
-
-function sourceColumns(): Column<SourceRow>[] {
-  return [
-    { key: 'ip', label: 'Source IP', value: (s) => s.sourceIp },
-    { key: 'messages', label: 'Messages', sortable: true, value: (s) => s.messages, render: (s) => s.messages.toLocaleString('en'), numeric: true },
-    { key: 'pass', label: 'DMARC pass', value: (s) => s.dmarcPass, render: (s) => `${s.dmarcPass.toLocaleString('en')} (${percent(rate(s.dmarcPass, s.messages))})`, numeric: true },
-    { key: 'fail', label: 'Fail', value: (s) => s.dmarcFail, render: (s) => s.dmarcFail.toLocaleString('en'), numeric: true },
-    { key: 'quarantine', label: 'Quarantined', value: (s) => s.dispositions.quarantine, render: (s) => s.dispositions.quarantine.toLocaleString('en'), numeric: true },
-    { key: 'reject', label: 'Rejected', value: (s) => s.dispositions.reject, render: (s) => s.dispositions.reject.toLocaleString('en'), numeric: true },
-    { key: 'seen', label: 'Seen', value: (s) => `${s.firstDay} – ${s.lastDay}` },
   ];
 }
 
@@ -166,11 +156,11 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
     const domain = (c.req.param('domain') ?? '').toLowerCase();
     const { days, period } = periodOf(c, deps.clock());
     const base = `/o/${encodeURIComponent(orgSlugOf(c))}`;
-    const columns = sourceColumns();
+    const columns = sourceViewColumns(base);
     const format = downloadFormat(c);
     if (format) {
       const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
-      return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, all);
+      return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, await classifySources(db, org.orgId, all, { period, domain }));
     }
     const [dailyRows, policies, sources] = await Promise.all([
       domainDaily(db, org.orgId, domain, period),
@@ -181,6 +171,7 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
       (t, d) => ({ messages: t.messages + d.messages, pass: t.pass + d.pass, dkim: t.dkim + d.dkimPass, spf: t.spf + d.spfPass, quarantine: t.quarantine + d.quarantine, reject: t.reject + d.reject }),
       { messages: 0, pass: 0, dkim: 0, spf: 0, quarantine: 0, reject: 0 },
     );
+    const views = await classifySources(db, org.orgId, sources.slice(0, 50), { period, domain });
     const policy = policies.get(domain);
     if (totals.messages === 0 && !policy) {
       return renderOrgPage(c, db, domain, 'overview', <NoDataForDomain domain={domain} base={base} />, 404);
@@ -227,11 +218,12 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
           ]}
         />
         <h2>Who sends as {domain}</h2>
+        <ServiceGroups c={c} groups={groupByService(views)} base={base} caption={`Sources grouped by service, last ${days} days`} />
         <DataTable
           c={c}
           caption={`Sending sources, by volume, last ${days} days`}
           columns={columns}
-          rows={sources.slice(0, 50)}
+          rows={views}
           state={tableState(c, columns, { sort: 'messages', dir: 'desc' })}
           nextCursor={null}
           empty={<p>No mail from this domain was reported in this period.</p>}

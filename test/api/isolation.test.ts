@@ -55,6 +55,9 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
   const domain = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/domains`, { name: `${name}.example` });
   const mailbox = await callApi(h, { key: keys.write }, 'POST', `/orgs/${org.slug}/mailboxes`, { name: 'Reports', host: 'imap.example.com', username: 'dmarc', authMethod: 'password', password: 'unused' });
   const invitation = await callApi(h, { key: keys.admin }, 'POST', `/orgs/${org.slug}/invitations`, { email: `invitee@${name}.example`, role: 'viewer' });
+  // A source address only this organisation knows (through its decision about it).
+  const ip = `192.0.2.${name.length}`;
+  await callApi(h, { key: keys.write }, 'PUT', `/orgs/${org.slug}/sources/${ip}/decision`, { decision: 'ignored' });
   const items: Record<string, string> = {
     apiKey: String(me.body.id),
     session: String(sessions.body.items[0].id),
@@ -64,6 +67,7 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
     report: String(uploaded.body.files[0].documents[0].report.id),
     user: String(viewer.userId),
     invitation: String(invitation.body.invitation.id),
+    ip,
   };
   return { slug: org.slug, orgId: org.id, owner, viewer, keys, items };
 }

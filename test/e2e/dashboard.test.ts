@@ -90,8 +90,8 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
     const csv = fs.readFileSync((await download.path()) as string, 'utf8');
-    expect(csv.split('\r\n')[0]).toBe('Source IP,Messages,DMARC pass,Fail,Quarantined,Rejected,Seen');
-    expect(csv).toContain('198.51.100.23,2100,0,2100,2100,0,');
+    expect(csv.split('\r\n')[0]).toBe('Source IP,Host,Service,Classification,Messages,DMARC pass,Fail,Quarantined,Rejected,Seen');
+    expect(csv).toContain('198.51.100.23,not checked yet,not identified,Suspicious,2100,0,2100,2100,0,');
 
     // The chart has its numbers in a table for those who would rather read.
     await page.getByText('Show the numbers').click();
