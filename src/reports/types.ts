@@ -57,10 +57,26 @@ export class ReportError extends Error {
   constructor(
     readonly code: ProblemCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'ReportError';
   }
+}
+
+/**
+ * What a failure while reading one document means for that document: a ReportError as it is, and
+ * anything else (a parser bug met by a stranger's odd input) as `invalid_report` — so the document
+ * is refused with a reason and kept, and the documents after it are still read.
+ */
+export function asReportError(error: unknown): ReportError {
+  if (error instanceof ReportError) return error;
+  const reason = error instanceof Error ? error.message : String(error);
+  return new ReportError(
+    'invalid_report',
+    `This document could not be read: the reader stopped with "${reason.slice(0, 200)}". It is kept as received; please report it, with the file, as a bug.`,
+    { cause: error },
+  );
 }
 
 export interface ExtractLimits {

@@ -5,7 +5,7 @@
  * Safety: any <!DOCTYPE> is refused, only the predefined entities and character references are
  * expanded, and nesting is capped. Tolerance: see aggregate-sax.ts and aggregate-fields.ts.
  */
-import { ReportError, type AggregateEvent, type AggregateHeader, type AggregateRecord, type AggregateReport } from '../types.js';
+import { asReportError, ReportError, type AggregateEvent, type AggregateHeader, type AggregateRecord, type AggregateReport } from '../types.js';
 import { AggregateCollector } from './aggregate-sax.js';
 import { decodeXml, type DecodeReport } from './xml-decode.js';
 
@@ -36,29 +36,33 @@ export async function* parseAggregateStream(
 ): AsyncGenerator<AggregateEvent> {
   const batchSize = positiveInteger(options.batchSize, DEFAULT_BATCH_SIZE, 'batchSize');
   const maxDepth = positiveInteger(options.maxDepth, DEFAULT_MAX_DEPTH, 'maxDepth');
-  const collector = new AggregateCollector({ batchSize, maxDepth });
-  const decoded: DecodeReport = { encoding: null, replaced: 0, skippedLines: 0 };
+  try {
+    const collector = new AggregateCollector({ batchSize, maxDepth });
+    const decoded: DecodeReport = { encoding: null, replaced: 0, skippedLines: 0 };
 
-  for await (const text of decodeXml(source, decoded)) {
-    collector.lineOffset = decoded.skippedLines;
-    collector.write(text);
-    if (collector.queue.length > 0) {
-      const events = collector.queue;
-      collector.queue = [];
-      for (const event of events) yield event;
+    for await (const text of decodeXml(source, decoded)) {
+      collector.lineOffset = decoded.skippedLines;
+      collector.write(text);
+      if (collector.queue.length > 0) {
+        const events = collector.queue;
+        collector.queue = [];
+        for (const event of events) yield event;
+      }
     }
+    const notes: string[] = [];
+    if (decoded.replaced > 0) {
+      notes.push(
+        `${decoded.replaced} ${decoded.replaced === 1 ? 'sequence of bytes was' : 'sequences of bytes were'} not valid ` +
+          `${decoded.encoding === 'utf-8' ? 'UTF-8' : decoded.encoding?.toUpperCase()} and ` +
+          `${decoded.replaced === 1 ? 'was' : 'were'} replaced by the character U+FFFD (�).`,
+      );
+    }
+    collector.close(notes);
+    for (const event of collector.queue) yield event;
+    collector.queue = [];
+  } catch (error) {
+    throw asReportError(error);
   }
-  const notes: string[] = [];
-  if (decoded.replaced > 0) {
-    notes.push(
-      `${decoded.replaced} ${decoded.replaced === 1 ? 'sequence of bytes was' : 'sequences of bytes were'} not valid ` +
-        `${decoded.encoding === 'utf-8' ? 'UTF-8' : decoded.encoding?.toUpperCase()} and ` +
-        `${decoded.replaced === 1 ? 'was' : 'were'} replaced by the character U+FFFD (�).`,
-    );
-  }
-  collector.close(notes);
-  for (const event of collector.queue) yield event;
-  collector.queue = [];
 }
 
 /** Parses a whole aggregate report into memory (the records of very large reports add up). */

@@ -8,7 +8,7 @@
  * nesting depth) because the parts that matter here, message/feedback-report and
  * text/rfc822-headers, are exactly the ones generic mail parsers treat as opaque attachments.
  */
-import { ReportError, type FailureReport } from '../types.js';
+import { asReportError, ReportError, type FailureReport } from '../types.js';
 import { ipAddress } from './aggregate-fields.js';
 import {
   decodeCharset,
@@ -430,5 +430,9 @@ function parseMessage(text: string, keepHeaders: boolean, nesting: number): Fail
 export async function parseFailureReport(mail: Uint8Array, options: FailureParseOptions = {}): Promise<FailureReport> {
   const text = normaliseLineEndings(Buffer.from(mail.buffer, mail.byteOffset, mail.byteLength).toString('latin1'));
   if (text.trim() === '') throw new ReportError('empty', 'The message is empty.');
-  return parseMessage(text, options.keepHeaders ?? true, 0);
+  try {
+    return await parseMessage(text, options.keepHeaders ?? true, 0);
+  } catch (error) {
+    throw asReportError(error);
+  }
 }

@@ -19,7 +19,7 @@
  *   characters in free-text values; anything beyond is left out, with a warning. Nothing walks
  *   the parsed value recursively, so nesting depth cannot exhaust the stack.
  */
-import { ReportError, type TlsFailureDetail, type TlsPolicyResult, type TlsReport } from '../types.js';
+import { asReportError, ReportError, type TlsFailureDetail, type TlsPolicyResult, type TlsReport } from '../types.js';
 import { ipAddress } from './aggregate-fields.js';
 
 const MAX_POLICIES = 10_000;
@@ -366,6 +366,14 @@ function dateTime(value: unknown, name: string, warnings: Warnings): Date | null
 
 /** Parses an SMTP TLS report (RFC 8460) from its JSON bytes (UTF-8, BOM allowed). */
 export function parseTlsReport(bytes: Uint8Array): TlsReport {
+  try {
+    return readTlsReport(bytes);
+  } catch (error) {
+    throw asReportError(error);
+  }
+}
+
+function readTlsReport(bytes: Uint8Array): TlsReport {
   const reader = new ReportReader();
   const { warnings } = reader;
   const source = decode(bytes, warnings);
