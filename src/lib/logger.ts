@@ -32,15 +32,55 @@ export interface LoggerOptions {
   base?: LogFields;
 }
 
+const FLUSH_AFTER_MS = 50;
+const FLUSH_AT_BYTES = 64 * 1024;
+
+/**
+ * Lines for stderr, written together: a busy server logs a line per request, and stderr to a file
+ * or pipe is a blocking write each time. Pending lines go out within 50 ms, at 64 KiB, at once for
+ * warnings and errors, and synchronously when the process exits.
+ */
+class StderrLines {
+  private pending: string[] = [];
+  private bytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private hooked = false;
+
+  write(line: string, urgent: boolean): void {
+    this.pending.push(line, '\n');
+    this.bytes += line.length + 1;
+    if (!this.hooked) {
+      this.hooked = true;
+      process.once('exit', () => this.flush());
+    }
+    if (urgent || this.bytes >= FLUSH_AT_BYTES) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), FLUSH_AFTER_MS).unref();
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const text = this.pending.join('');
+    this.pending = [];
+    this.bytes = 0;
+    process.stderr.write(text);
+  }
+}
+
+const stderrLines = new StderrLines();
+
 /** JSON lines on stderr (stdout stays free for command output such as `import --json`). */
 export function createLogger(options: LoggerOptions = {}): Logger {
   const threshold = ORDER[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const custom = options.write;
   const base = options.base ?? {};
   const log = (level: LogLevel, message: string, fields?: LogFields) => {
     if (ORDER[level] < threshold) return;
     const entry = { time: new Date().toISOString(), level, msg: message, ...(redact({ ...base, ...fields }) as LogFields) };
-    write(JSON.stringify(entry));
+    const line = JSON.stringify(entry);
+    if (custom) custom(line);
+    else stderrLines.write(line, ORDER[level] >= ORDER.warn);
   };
   return {
     debug: (m, f) => log('debug', m, f),
