@@ -8,12 +8,13 @@ const hostName = z
   .max(253)
   .regex(/^[A-Za-z0-9.-]+$|^\[[0-9A-Fa-f:.]+\]$/, 'expected a host name such as imap.example.com');
 
-const base = z.object({
+/** The settings, without defaults: a change names only what it changes. */
+const settings = z.object({
   name: z.string().trim().min(1).max(100),
-  protocol: z.enum(['imap', 'pop3']).default('imap'),
+  protocol: z.enum(['imap', 'pop3']),
   host: hostName,
   port: z.coerce.number().int().min(1).max(65535).optional(),
-  tlsMode: z.enum(['implicit', 'starttls']).default('implicit'),
+  tlsMode: z.enum(['implicit', 'starttls']),
   caPem: z
     .string()
     .trim()
@@ -21,11 +22,21 @@ const base = z.object({
     .max(100_000)
     .nullish(),
   username: z.string().trim().min(1).max(320),
+  folder: folderName,
+  afterProcessing: z.enum(['move', 'seen', 'delete', 'none']),
+  processedFolder: folderName,
+  invalidFolder: folderName,
+  pollIntervalMinutes: z.coerce.number().int().min(1).max(7 * 24 * 60),
+});
+
+const base = settings.extend({
+  protocol: settings.shape.protocol.default('imap'),
+  tlsMode: settings.shape.tlsMode.default('implicit'),
   folder: folderName.default('INBOX'),
-  afterProcessing: z.enum(['move', 'seen', 'delete', 'none']).default('move'),
+  afterProcessing: settings.shape.afterProcessing.default('move'),
   processedFolder: folderName.default('DMARC Watch/Processed'),
   invalidFolder: folderName.default('DMARC Watch/Invalid'),
-  pollIntervalMinutes: z.coerce.number().int().min(1).max(7 * 24 * 60).default(15),
+  pollIntervalMinutes: settings.shape.pollIntervalMinutes.default(15),
 });
 
 const passwordAuth = z.object({ authMethod: z.literal('password'), password: z.string().min(1).max(4096) });
@@ -53,7 +64,8 @@ export const newMailboxSchema = z
 
 export type NewMailbox = z.infer<typeof newMailboxSchema>;
 
-export const mailboxChangesSchema = base
+// From the settings without defaults: with them, every change would also reset the fields left out.
+export const mailboxChangesSchema = settings
   .omit({ protocol: true })
   .partial()
   .extend({ password: z.string().min(1).max(4096).optional(), paused: z.boolean().optional() });
