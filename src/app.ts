@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { sql } from 'kysely';
 import { analyticsPages } from './analytics/web.js';
+import { auditPages } from './audit/web.js';
 import { openApiDocument } from './api/openapi.js';
 import { renderApiReference } from './api/reference.js';
 import { apiRouter } from './api/router.js';
@@ -19,6 +20,8 @@ import { requestLog } from './http/request-log.js';
 import { securityHeaders } from './http/security-headers.js';
 import { sessionMiddleware } from './http/session.js';
 import type { Mailer } from './mail/mailer.js';
+import { mailboxPages } from './mailboxes/web.js';
+import { organizationPages } from './orgs/web.js';
 import { homePages } from './web/home.js';
 import { ingestPages } from './ingest/web.js';
 import { reportPages } from './reports/web.js';
@@ -78,6 +81,9 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
 
   app.route('/', homePages({ db, clock }));
   app.route('/', analyticsPages({ db, clock }));
+  app.route('/', mailboxPages({ db, keyring: deps.keyring }));
+  app.route('/', organizationPages({ db, mailer: deps.mailer, config, clock }));
+  app.route('/', auditPages({ db }));
   app.route('/', reportPages({ db }));
   app.route('/', sourcePages({ db, clock }));
   app.route('/', ingestPages({ db, config, logger }));

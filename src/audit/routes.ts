@@ -11,7 +11,7 @@ import { AUDIT_EVENT_COLUMNS, auditChainName } from './record.js';
 const seqParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /** The organisation's events, newest first, before the seq of the previous page. */
-async function auditPage(db: Kysely<DB>, orgId: number, filter: { action?: string }, page: { limit: number; beforeSeq: number | null }) {
+export async function auditPage(db: Kysely<DB>, orgId: number, filter: { action?: string }, page: { limit: number; beforeSeq: number | null }) {
   let query = db.selectFrom('audit_event').select(AUDIT_EVENT_COLUMNS).where('chain', '=', auditChainName(orgId));
   if (filter.action !== undefined) query = query.where('action', '=', filter.action);
   if (page.beforeSeq !== null) query = query.where('seq', '<', page.beforeSeq);

@@ -31,7 +31,7 @@ function memberActor(role: Role, caller: SignedInCaller): MemberActor {
 }
 
 // Printable text without line breaks or other control characters (names appear in mail subjects).
-const organizationName = z
+export const organizationName = z
   .string()
   .trim()
   .min(1)
