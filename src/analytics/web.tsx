@@ -9,7 +9,13 @@ import { Sparkline, StackedBars } from '../web/components/charts.js';
 import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
 import { domainFindings, percent, worst, type Finding } from './attention.js';
+import { bulkSenderChecklist } from './bulk-sender.js';
 import { domainDaily } from './domain-daily.js';
+import { domainReporters } from './domain-reporters.js';
+import { BulkSenderChecklist, HeaderFromTable, PolicyHistory, Reporters } from './domain-sections.js';
+import { headerFromDomains } from './header-from-domains.js';
+import { policyHistory } from './policy-history.js';
+import { reverseDnsCoverage } from './reverse-dns-coverage.js';
 import { domainOverview, rate, type DomainOverview } from './domain-overview.js';
 import { lastDays, type DayPeriod } from './period.js';
 import { latestPublishedPolicies, type PublishedPolicy } from './published-policy.js';
@@ -162,10 +168,14 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
       const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
       return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, await classifySources(db, org.orgId, all, { period, domain }));
     }
-    const [dailyRows, policies, sources] = await Promise.all([
+    const [dailyRows, policies, sources, reporters, spans, fromDomains, rdns] = await Promise.all([
       domainDaily(db, org.orgId, domain, period),
       latestPublishedPolicies(db, org.orgId, [domain]),
       sourcesByIp(db, org.orgId, { ...period, domain }, { limit: 51, after: null }),
+      domainReporters(db, org.orgId, domain, period),
+      policyHistory(db, org.orgId, domain, new Date(`${lastDays(deps.clock(), 365).fromDay}T00:00:00Z`)),
+      headerFromDomains(db, org.orgId, domain, period),
+      reverseDnsCoverage(db, org.orgId, domain, period),
     ]);
     const totals = dailyRows.reduce(
       (t, d) => ({ messages: t.messages + d.messages, pass: t.pass + d.pass, dkim: t.dkim + d.dkimPass, spf: t.spf + d.spfPass, quarantine: t.quarantine + d.quarantine, reject: t.reject + d.reject }),
@@ -229,6 +239,10 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
           empty={<p>No mail from this domain was reported in this period.</p>}
         />
         {sources.length > 50 ? <p class="muted">The 50 largest sources are shown; download the CSV for all of them.</p> : null}
+        <BulkSenderChecklist items={bulkSenderChecklist({ messages: totals.messages, pass: totals.pass, dkimPass: totals.dkim, spfPass: totals.spf }, policy, rdns)} />
+        <HeaderFromTable domain={domain} rows={fromDomains} />
+        <Reporters reporters={reporters} />
+        <PolicyHistory spans={spans} />
       </>,
     );
   });

@@ -86,6 +86,12 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
     const sources = page.locator('table').filter({ hasText: 'Source IP' });
     await expect(sources.locator('tbody tr').first().textContent()).resolves.toContain('209.85.220.41');
     await expect(sources.textContent()).resolves.toContain('198.51.100.23');
+    // What the reports say about Gmail/Yahoo/Microsoft's bulk-sender rules, who reported, the policy over time.
+    const checklist = page.locator('section').filter({ has: page.getByRole('heading', { name: /Bulk-sender requirements/ }) });
+    await expect(checklist.locator('tbody tr').count()).resolves.toBe(5);
+    await expect(checklist.getByRole('row', { name: /passes DMARC/ }).textContent()).resolves.toContain('Not met');
+    await expect(page.getByRole('heading', { name: 'Who reported' }).isVisible()).resolves.toBe(true);
+    await expect(page.locator('.policy-history li').first().textContent()).resolves.toContain('p=quarantine');
     await shot(page, 'domain');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
