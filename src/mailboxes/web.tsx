@@ -92,11 +92,25 @@ function mailboxChanges(form: MailboxForm, view: MailboxView): MailboxChanges {
   return changes as MailboxChanges;
 }
 
+const serverOf = (m: MailboxView) => `${m.protocol.toUpperCase()} ${m.username}@${m.host}:${m.port}`;
+
 function mailboxColumns(c: C, canWrite: boolean): Column<MailboxView>[] {
   const path = (m: MailboxView) => `${base(c)}/mailboxes/${m.id}`;
   const columns: Column<MailboxView>[] = [
-    { key: 'name', label: 'Mailbox', sortable: true, value: (m) => m.name, render: (m) => <a href={path(m)}>{m.name}</a> },
-    { key: 'server', label: 'Server', sortable: true, value: (m) => `${m.protocol.toUpperCase()} ${m.username}@${m.host}:${m.port}` },
+    {
+      key: 'name',
+      label: 'Mailbox',
+      sortable: true,
+      value: (m) => m.name,
+      render: (m) => (
+        <>
+          <a href={path(m)}>{m.name}</a>
+          <span class="hint">{serverOf(m)}</span>
+        </>
+      ),
+    },
+    // In downloads only: the page shows it under the name.
+    { key: 'server', label: 'Server', value: serverOf },
     {
       key: 'status',
       label: 'Status',
@@ -210,7 +224,7 @@ export function mailboxPages(deps: { db: Kysely<DB>; keyring: Keyring }): Hono<W
             </a>
           </p>
         ) : null}
-        <DataTable c={c} caption="Mailboxes" columns={columns} rows={rows} state={state} nextCursor={null} empty={<NoMailboxes base={base(c)} canWrite={canWrite} />} />
+        <DataTable c={c} caption="Mailboxes" columns={columns.filter((column) => column.key !== 'server')} rows={rows} state={state} nextCursor={null} empty={<NoMailboxes base={base(c)} canWrite={canWrite} />} />
       </>,
     );
   });
