@@ -1,4 +1,5 @@
 import type { Context } from 'hono';
+import { recomputeAlignment, type AlignmentPolicy } from '../enrich/alignment.js';
 import type { Child } from 'hono/jsx';
 import { DataTable, type Column, type TableState } from '../web/components/data-table.js';
 import type { AggregateRecordDetail, AggregateReportDetail } from './queries/aggregate-report.js';
@@ -301,7 +302,15 @@ const human = (text: string | null) => (text ? ` (${text})` : '');
 const dkimText = (results: AggregateRecordDetail['dkimResults']) => results.map((r) => `${r.domain}${r.selector ? ` s=${r.selector}` : ''}=${r.result}${human(r.humanResult)}`).join('; ');
 const spfText = (results: AggregateRecordDetail['spfResults']) => results.map((r) => `${r.domain}${r.scope ? ` ${r.scope}` : ''}=${r.result}${human(r.humanResult)}`).join('; ');
 
-export function recordColumns(): Column<AggregateRecordDetail>[] {
+/** The reporter's verdicts checked against a recomputation from the record's own auth results. */
+function alignmentCheck(record: AggregateRecordDetail, policy: AlignmentPolicy): { agrees: boolean; text: string } {
+  const result = recomputeAlignment(record, policy);
+  if (!result.disagrees) return { agrees: true, text: `agrees (DMARC ${result.dmarcPass ? 'pass' : 'fail'})` };
+  return { agrees: false, text: result.explanation ?? 'The reporter and the recomputation disagree.' };
+}
+
+/** The columns of a report's records; `policy` (the report's adkim/aspf) enables the alignment check. */
+export function recordColumns(policy: AlignmentPolicy): Column<AggregateRecordDetail>[] {
   return [
     { key: 'sourceIp', label: 'Source IP', value: (r) => r.sourceIp, render: (r) => <code class="ip">{r.sourceIp}</code> },
     { key: 'count', label: 'Messages', value: (r) => r.count, render: (r) => count(r.count), numeric: true },
@@ -330,6 +339,15 @@ export function recordColumns(): Column<AggregateRecordDetail>[] {
           SPF <Result value={r.spf} />
         </>
       ),
+    },
+    {
+      key: 'recomputed',
+      label: 'Recomputed alignment',
+      value: (r) => alignmentCheck(r, policy).text,
+      render: (r) => {
+        const check = alignmentCheck(r, policy);
+        return check.agrees ? <span class="muted">{check.text}</span> : <strong class="disagrees">Disagrees: {check.text}</strong>;
+      },
     },
     { key: 'dkimResults', label: 'DKIM results', value: (r) => dkimText(r.dkimResults), render: (r) => <DkimResults results={r.dkimResults} /> },
     { key: 'spfResults', label: 'SPF results', value: (r) => spfText(r.spfResults), render: (r) => <SpfResults results={r.spfResults} /> },
@@ -447,7 +465,7 @@ export function AggregateReportView(props: {
           <DataTable
             c={props.c}
             caption={`Records, in the report's order (${plural(report.recordCount, 'record')})`}
-            columns={recordColumns()}
+            columns={recordColumns(report.policy)}
             rows={props.records}
             state={props.recordsState}
             nextCursor={props.nextCursor}

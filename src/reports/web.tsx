@@ -214,7 +214,7 @@ export function reportPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
     const id = reportId(c);
     const report = id === null ? undefined : await aggregateReport(db, org.orgId, id);
     if (!report) return notFound(c);
-    const columns = recordColumns();
+    const columns = recordColumns(report.policy);
     const format = downloadFormat(c);
     if (format) {
       const records = await aggregateRecords(db, org.orgId, report.id, { limit: RECORDS_DOWNLOAD_LIMIT, afterOrdinal: null });

@@ -150,7 +150,7 @@ describeEachBackend('report, upload and ingest-log pages', (backend) => {
 
     const records = await owner.browser.get(`/o/${org.slug}/reports/aggregate/${stored[0]!.id}?format=csv`);
     const lines = (await records.text()).trim().split('\r\n');
-    expect(lines[0]).toBe('Source IP,Messages,DMARC,Disposition,From / envelope,Aligned DKIM / SPF,DKIM results,SPF results,Reasons');
+    expect(lines[0]).toBe('Source IP,Messages,DMARC,Disposition,From / envelope,Aligned DKIM / SPF,Recomputed alignment,DKIM results,SPF results,Reasons');
     expect(lines).toHaveLength(3);
 
     // The original downloads with the session cookie.
