@@ -6,6 +6,7 @@ import * as m0004 from './0004_daily_deltas.js';
 import * as m0005 from './0005_domain_proof.js';
 import * as m0006 from './0006_source_enrichment.js';
 import * as m0007 from './0007_domain_daily.js';
+import * as m0008 from './0008_source_evidence.js';
 
 /** Static index: migrations run in key order; a name, once shipped, never changes. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '0005_domain_proof': m0005,
   '0006_source_enrichment': m0006,
   '0007_domain_daily': m0007,
+  '0008_source_evidence': m0008,
 };

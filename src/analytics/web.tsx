@@ -166,7 +166,7 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
     const format = downloadFormat(c);
     if (format) {
       const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
-      return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, await classifySources(db, org.orgId, all, { period, domain }));
+      return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, await classifySources(db, org.orgId, all, { domain, now: deps.clock() }));
     }
     const [dailyRows, policies, sources, reporters, spans, fromDomains, rdns] = await Promise.all([
       domainDaily(db, org.orgId, domain, period),
@@ -181,7 +181,7 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
       (t, d) => ({ messages: t.messages + d.messages, pass: t.pass + d.pass, dkim: t.dkim + d.dkimPass, spf: t.spf + d.spfPass, quarantine: t.quarantine + d.quarantine, reject: t.reject + d.reject }),
       { messages: 0, pass: 0, dkim: 0, spf: 0, quarantine: 0, reject: 0 },
     );
-    const views = await classifySources(db, org.orgId, sources.slice(0, 50), { period, domain });
+    const views = await classifySources(db, org.orgId, sources.slice(0, 50), { domain, now: deps.clock() });
     const policy = policies.get(domain);
     if (totals.messages === 0 && !policy) {
       return renderOrgPage(c, db, domain, 'overview', <NoDataForDomain domain={domain} base={base} />, 404);

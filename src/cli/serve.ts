@@ -6,6 +6,7 @@ import { buildDeps, mailboxPollDeps, type Deps } from '../deps.js';
 import { domainProofJob } from '../domains/proof-job.js';
 import { dailyFoldJob } from '../ingest/daily-fold.js';
 import { sourceEnrichmentJob } from '../enrich/enrich-job.js';
+import { sourceEvidenceJob } from '../sources/evidence-job.js';
 import { openGeoDatabases } from '../enrich/geo.js';
 import { sharedDnsResolver } from '../lib/dns.js';
 import { createMailer } from '../mail/mailer.js';
@@ -38,6 +39,7 @@ function startScheduler(deps: Deps): Scheduler {
   scheduler.register(
     sourceEnrichmentJob({ db: deps.database.db, resolver: sharedDnsResolver(deps.config.dns), geo: openGeoDatabases(deps.config.geo), logger: deps.logger }),
   );
+  scheduler.register(sourceEvidenceJob({ db: deps.database.db, logger: deps.logger }));
   return scheduler;
 }
 

@@ -405,6 +405,31 @@ export interface SourceDecision {
   decided_at: Generated<Date>;
 }
 
+export interface SourceEvidence {
+  org_id: number;
+  policy_domain: string;
+  source_ip: string;
+  messages: number;
+  records: number;
+  first_day: string;
+  last_day: string;
+  dkim: unknown;
+  spf: unknown;
+  reasons: unknown;
+  groups: unknown;
+  computed_at: Date;
+}
+
+export interface SourceEvidenceState {
+  org_id: number;
+  policy_domain: string;
+  window_from: string;
+  window_to: string;
+  reports: number;
+  max_report_id: number | null;
+  computed_at: Date;
+}
+
 export interface TlsReport {
   id: Generated<number>;
   org_id: number;
@@ -504,6 +529,8 @@ export interface DB {
   raw_document: RawDocument;
   recovery_code: RecoveryCode;
   source_decision: SourceDecision;
+  source_evidence: SourceEvidence;
+  source_evidence_state: SourceEvidenceState;
   tls_report: TlsReport;
   tls_report_failure: TlsReportFailure;
   tls_report_policy: TlsReportPolicy;

@@ -1,11 +1,13 @@
 /**
  * Sources as pages and the API show them: each sending address with its volume (daily rollups),
- * what the enrichment job learnt about it (cache only: no lookup here), the DKIM domains and
- * override reasons of its records in the period, the service it belongs to, and its classification
- * with the evidence, after the organisation's decisions.
+ * what the enrichment job learnt about it (cache only: no lookup here), the evidence the evidence
+ * job computed from its records of the last days (DKIM domains, SPF, override reasons; no record is
+ * read here), the service it belongs to, and its classification with the evidence, after the
+ * organisation's decisions. An address whose records were not analysed yet is said to be so, and
+ * is never called suspicious.
  */
 import type { Kysely } from 'kysely';
-import { addDays, type DayPeriod } from '../analytics/period.js';
+import { addDays, dayOf } from '../analytics/period.js';
 import type { DB } from '../db/schema.js';
 import { fromStoredRecord, recomputeAlignment } from '../enrich/alignment.js';
 import { classifySource, type Classification, type SourceRecord } from '../enrich/classify.js';
@@ -13,11 +15,16 @@ import { enrichmentOf, type IpEnrichmentView } from '../enrich/ip-cache.js';
 import type { ServiceEntry } from '../enrich/services.js';
 import type { SourceRow } from '../reports/queries/sources.js';
 import { decisionFor, decisionsOf, type SourceDecision } from './decisions.js';
+import { classifierRecords, EVIDENCE_WINDOW_DAYS, mergedGroups, summarise, type EvidenceGroup, type SourceEvidence } from './evidence.js';
+import { evidenceStates, readEvidence } from './evidence-store.js';
 import { orgServiceEntries } from './org-services.js';
-import { sourceRecords, type StoredSourceRecord } from './source-records.js';
+import type { StoredSourceRecord } from './source-records.js';
 
-/** Records read to classify a page of sources, at most (newest reports first). */
-export const RECORDS_PER_PAGE_MAX = 20_000;
+/**
+ * ready: classified from the evidence of its records; pending: records not analysed yet (new
+ * reports, or a domain the job has not reached); outside_window: no records in the evidence window.
+ */
+export type EvidenceStatus = 'ready' | 'pending' | 'outside_window';
 
 export interface SourceView {
   ip: string;
@@ -38,10 +45,13 @@ export interface SourceView {
   decision: SourceDecision | null;
   /** Records the classification is based on. */
   records: number;
-}
-
-export function periodBounds(period: DayPeriod): { from: Date; to: Date } {
-  return { from: new Date(`${period.fromDay}T00:00:00Z`), to: new Date(`${addDays(period.toDay, 1)}T00:00:00Z`) };
+  evidence: {
+    status: EvidenceStatus;
+    /** Days of records the evidence covers, ending today. */
+    windowDays: number;
+    /** When the evidence was computed (the oldest, across domains); null without evidence. */
+    computedAt: Date | null;
+  };
 }
 
 /** The classification input of a stored record: alignment recomputed under the report's adkim/aspf. */
@@ -53,15 +63,21 @@ export function toSourceRecord(record: StoredSourceRecord): SourceRecord {
   return { count: record.count, alignment, reasons: record.reasons, reporter: record.reporter };
 }
 
-interface Context {
+export interface ClassifyContext {
   decisions: Map<string, SourceDecision>;
   services: ServiceEntry[];
 }
 
-function classifyOne(ip: string, records: StoredSourceRecord[], enrichment: IpEnrichmentView | null, ctx: Context): { classification: Classification; decision: SourceDecision | null } {
+/** Classifies one address from its records (or groups of records), its cached enrichment and the organisation's decisions. */
+export function classifyOne(
+  ip: string,
+  records: SourceRecord[],
+  enrichment: IpEnrichmentView | null,
+  ctx: ClassifyContext,
+): { classification: Classification; decision: SourceDecision | null } {
   const input = {
     sourceIp: ip,
-    records: records.map(toSourceRecord),
+    records,
     enrichment: enrichment
       ? {
           // An unconfirmed PTR name is anyone's claim: it never names a service.
@@ -80,62 +96,74 @@ function classifyOne(ip: string, records: StoredSourceRecord[], enrichment: IpEn
   return { classification: classifySource({ ...input, authorised: true, authorisedNote: decision.note }, options), decision };
 }
 
-function summarise(records: StoredSourceRecord[]): Pick<SourceView, 'dkim' | 'reasons'> {
-  const dkim = new Map<string, Set<string>>();
-  const reasons = new Map<string, { type: string; comment: string | null }>();
-  for (const r of records) {
-    for (const d of r.dkim) {
-      const key = d.domain.toLowerCase();
-      dkim.set(key, (dkim.get(key) ?? new Set()).add(d.result.toLowerCase()));
-    }
-    for (const x of r.reasons) reasons.set(`${x.type}\u0000${x.comment ?? ''}`, x);
-  }
+/** The DKIM domains with their results, and the first 20 distinct override reasons. */
+function summaryOf(groups: readonly EvidenceGroup[]): Pick<SourceView, 'dkim' | 'reasons'> {
+  const { dkim, reasons } = summarise(groups);
+  const results = new Map<string, Set<string>>();
+  for (const d of dkim) results.set(d.domain, (results.get(d.domain) ?? new Set()).add(d.result));
   return {
-    dkim: [...dkim].map(([domain, results]) => ({ domain, results: [...results].sort() })).sort((a, b) => a.domain.localeCompare(b.domain)),
-    reasons: [...reasons.values()].slice(0, 20),
+    dkim: [...results].map(([domain, set]) => ({ domain, results: [...set].sort() })).sort((a, b) => a.domain.localeCompare(b.domain)),
+    reasons: reasons.slice(0, 20).map((r) => ({ type: r.type, comment: r.comment })),
   };
 }
 
-/** Classifies the sources of a rollup page (e.g. a domain's top sources) over the same period. */
-export async function classifySources(
-  db: Kysely<DB>,
-  orgId: number,
-  rows: readonly SourceRow[],
-  scope: { period: DayPeriod; domain?: string },
-): Promise<SourceView[]> {
+/** The first day of the evidence window that ends today. */
+export function evidenceWindowStart(now: Date): string {
+  return addDays(dayOf(now), -(EVIDENCE_WINDOW_DAYS - 1));
+}
+
+/**
+ * The view of one address from its evidence rows (one per domain). Without evidence, an address
+ * that sent mail inside the window (or whose domain was never analysed) is pending; one that did
+ * not is outside the window. Either way it is classified from its enrichment and decisions alone,
+ * which never makes it suspicious.
+ */
+export function sourceView(
+  row: SourceRow,
+  evidence: readonly SourceEvidence[],
+  enrichment: IpEnrichmentView | null,
+  ctx: ClassifyContext,
+  known: { analysed: boolean; windowStart: string },
+): SourceView {
+  const groups = mergedGroups(evidence);
+  const status: EvidenceStatus = evidence.length > 0 ? 'ready' : !known.analysed || row.lastDay >= known.windowStart ? 'pending' : 'outside_window';
+  const computed = evidence.map((e) => e.computedAt.getTime());
+  return {
+    ip: row.sourceIp,
+    messages: row.messages,
+    dmarcPass: row.dmarcPass,
+    dmarcFail: row.dmarcFail,
+    quarantine: row.dispositions.quarantine,
+    reject: row.dispositions.reject,
+    firstDay: row.firstDay,
+    lastDay: row.lastDay,
+    enrichment,
+    ...summaryOf(groups),
+    ...classifyOne(row.sourceIp, classifierRecords(groups), enrichment, ctx),
+    records: evidence.reduce((n, e) => n + e.records, 0),
+    evidence: { status, windowDays: EVIDENCE_WINDOW_DAYS, computedAt: computed.length > 0 ? new Date(Math.min(...computed)) : null },
+  };
+}
+
+/**
+ * Classifies the sources of a rollup page (e.g. a domain's top sources) from their stored evidence
+ * for that domain, or for every domain without one.
+ */
+export async function classifySources(db: Kysely<DB>, orgId: number, rows: readonly SourceRow[], scope: { domain?: string; now: Date }): Promise<SourceView[]> {
   if (rows.length === 0) return [];
   const ips = rows.map((r) => r.sourceIp);
-  const [enrichment, records, decisions, services] = await Promise.all([
+  const [enrichment, evidence, decisions, services, states] = await Promise.all([
     enrichmentOf(db, ips),
-    sourceRecords(db, orgId, { ips, ...periodBounds(scope.period), ...(scope.domain !== undefined ? { domain: scope.domain } : {}) }, RECORDS_PER_PAGE_MAX),
+    readEvidence(db, orgId, { ips, ...(scope.domain !== undefined ? { domain: scope.domain } : {}) }),
     decisionsOf(db, orgId),
     orgServiceEntries(db, orgId),
+    scope.domain !== undefined ? evidenceStates(db, orgId, [scope.domain]) : Promise.resolve(null),
   ]);
-  const byIp = new Map<string, StoredSourceRecord[]>();
-  for (const r of records) {
-    const list = byIp.get(r.sourceIp);
-    if (list) list.push(r);
-    else byIp.set(r.sourceIp, [r]);
-  }
+  const byIp = new Map<string, SourceEvidence[]>();
+  for (const e of evidence) byIp.set(e.ip, [...(byIp.get(e.ip) ?? []), e]);
   const ctx = { decisions, services };
-  return rows.map((row) => {
-    const own = byIp.get(row.sourceIp) ?? [];
-    const cached = enrichment.get(row.sourceIp) ?? null;
-    return {
-      ip: row.sourceIp,
-      messages: row.messages,
-      dmarcPass: row.dmarcPass,
-      dmarcFail: row.dmarcFail,
-      quarantine: row.dispositions.quarantine,
-      reject: row.dispositions.reject,
-      firstDay: row.firstDay,
-      lastDay: row.lastDay,
-      enrichment: cached,
-      ...summarise(own),
-      ...classifyOne(row.sourceIp, own, cached, ctx),
-      records: own.length,
-    };
-  });
+  const known = { analysed: states === null || states.size > 0, windowStart: evidenceWindowStart(scope.now) };
+  return rows.map((row) => sourceView(row, byIp.get(row.sourceIp) ?? [], enrichment.get(row.sourceIp) ?? null, ctx, known));
 }
 
 export interface ServiceGroup {

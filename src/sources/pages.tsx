@@ -11,6 +11,7 @@ import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQue
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
 import type { ServiceGroup, SourceView } from './classify-sources.js';
+import { EVIDENCE_WINDOW_DAYS } from './evidence.js';
 import { decideSource, decisionsOf, NOTE_MAX, normaliseIp, subjectKey, undoSourceDecision, type SourceDecision } from './decisions.js';
 import { sourceDetail, type SourceRecordView, type SourceReport } from './source-detail.js';
 
@@ -24,14 +25,20 @@ function count(n: number): string {
   return n.toLocaleString('en');
 }
 
-/** A source's class as a badge; "ignored" added when a member said so. */
-export function ClassBadge(props: { kind: SourceClass; ignored?: boolean }) {
+/** A source's class as a badge; "ignored" added when a member said so; "being analysed" while its records wait for the evidence job. */
+export function ClassBadge(props: { kind: SourceClass; ignored?: boolean; pending?: boolean }) {
   return (
     <>
-      <span class={`badge class-${props.kind}`}>{SOURCE_CLASS_LABELS[props.kind]}</span>
+      {props.pending && props.kind !== 'authorised' ? <span class="badge class-pending">Being analysed</span> : <span class={`badge class-${props.kind}`}>{SOURCE_CLASS_LABELS[props.kind]}</span>}
       {props.ignored ? <span class="badge class-ignored">Ignored</span> : null}
     </>
   );
+}
+
+/** The classification as the badge words it. */
+export function classText(s: SourceView): string {
+  const kind = s.evidence.status === 'pending' && s.classification.kind !== 'authorised' ? 'Being analysed' : SOURCE_CLASS_LABELS[s.classification.kind];
+  return `${kind}${s.decision?.decision === 'ignored' ? ' (ignored)' : ''}`;
 }
 
 export function sourcePath(base: string, ip: string): string {
@@ -57,8 +64,8 @@ export function sourceViewColumns(base: string): Column<SourceView>[] {
     {
       key: 'classification',
       label: 'Classification',
-      value: (s) => `${SOURCE_CLASS_LABELS[s.classification.kind]}${s.decision?.decision === 'ignored' ? ' (ignored)' : ''}`,
-      render: (s) => <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} />,
+      value: classText,
+      render: (s) => <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} pending={s.evidence.status === 'pending'} />,
     },
     { key: 'messages', label: 'Messages', sortable: true, value: (s) => s.messages, render: (s) => count(s.messages), numeric: true },
     { key: 'pass', label: 'DMARC pass', value: (s) => s.dmarcPass, render: (s) => `${count(s.dmarcPass)} (${percent(s.dmarcPass, s.messages)})`, numeric: true },
@@ -91,7 +98,7 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
               <a href={sourcePath(props.base, s.ip)}>
                 <code class="ip">{s.ip}</code>
               </a>{' '}
-              <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} />
+              <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} pending={s.evidence.status === 'pending'} />
             </li>
           ))}
           {g.sources.length > 5 ? <li class="muted">and {g.sources.length - 5} more</li> : null}
@@ -102,16 +109,22 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
     { key: 'pass', label: 'DMARC pass', value: (g) => g.dmarcPass, render: (g) => percent(g.dmarcPass, g.messages), numeric: true },
   ];
   return (
-    <DataTable
-      c={props.c}
-      caption={props.caption}
-      columns={columns}
-      rows={props.groups}
-      state={{ sort: 'messages', dir: 'desc', cursor: null }}
-      nextCursor={null}
-      exportable={false}
-      empty={<p>No mail from this domain was reported in this period.</p>}
-    />
+    <>
+      <p class="muted">
+        Services and classifications come from each source's records of the last {EVIDENCE_WINDOW_DAYS} days, analysed in the background a few minutes after reports arrive;
+        volumes are those of the period shown.
+      </p>
+      <DataTable
+        c={props.c}
+        caption={props.caption}
+        columns={columns}
+        rows={props.groups}
+        state={{ sort: 'messages', dir: 'desc', cursor: null }}
+        nextCursor={null}
+        exportable={false}
+        empty={<p>No mail from this domain was reported in this period.</p>}
+      />
+    </>
   );
 }
 
@@ -124,6 +137,12 @@ function periodOf(c: Context<WebEnv>, now: Date): { days: number; period: DayPer
 function verdictOf(view: SourceView | null, decision: SourceDecision | null): { tone: string; text: string } {
   if (!view) return { tone: 'neutral', text: 'This address sent no mail as your domains in this period.' };
   const c = view.classification;
+  if (c.kind !== 'authorised' && view.evidence.status === 'pending') {
+    return { tone: 'neutral', text: 'Being analysed: its records arrived after the last analysis, which runs in the background every few minutes. Its classification appears here then.' };
+  }
+  if (c.kind !== 'authorised' && c.kind !== 'known_service' && view.evidence.status === 'outside_window') {
+    return { tone: 'neutral', text: `No records in the last ${view.evidence.windowDays} days to judge it by; its older mail is counted above.` };
+  }
   const first = c.evidence[0] ?? '';
   const ignored = decision?.decision === 'ignored' ? ' A member marked it as ignored.' : '';
   switch (c.kind) {
@@ -141,6 +160,17 @@ function verdictOf(view: SourceView | null, decision: SourceDecision | null): { 
     default:
       return { tone: 'neutral', text: `Not identified. Nothing names this sender yet, and it has not failed often enough to be suspicious.${ignored}` };
   }
+}
+
+function EvidenceNote(props: { view: SourceView }) {
+  const e = props.view.evidence;
+  if (e.status === 'pending') return <p class="muted">Its records are being analysed; until then only what is known about the address and your decisions count.</p>;
+  if (e.status === 'outside_window') return <p class="muted">It has no records in the last {e.windowDays} days, the period classifications are judged on.</p>;
+  return (
+    <p class="muted">
+      From its {count(props.view.records)} records of the last {e.windowDays} days, as analysed at {e.computedAt ? e.computedAt.toISOString().slice(0, 16).replace('T', ' ') + ' UTC' : 'an unknown time'}.
+    </p>
+  );
 }
 
 function EnrichmentFacts(props: { e: IpEnrichmentView | null }) {
@@ -262,8 +292,9 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
     const base = `/o/${encodeURIComponent(orgSlugOf(c))}`;
     const ip = normaliseIp(ipText);
     if (ip === null) return renderOrgPage(c, db, 'Not found', 'sources', <p>That is not an IP address.</p>, 404);
-    const { days, period } = periodOf(c, deps.clock());
-    const [detail, decisions] = await Promise.all([sourceDetail(db, org.orgId, ip, period), decisionsOf(db, org.orgId)]);
+    const now = deps.clock();
+    const { days, period } = periodOf(c, now);
+    const [detail, decisions] = await Promise.all([sourceDetail(db, org.orgId, ip, period, now), decisionsOf(db, org.orgId)]);
     const own = decisions.get(subjectKey({ type: 'ip', value: ip })) ?? null;
     const view = detail.source;
     const applied = view?.decision ?? own;
@@ -297,7 +328,7 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
           {PERIODS.map((n) => (n === days ? <strong aria-current="true">Last {n} days</strong> : <a href={withQuery(c, { days: String(n), cursor: undefined, sort: undefined, dir: undefined })}>Last {n} days</a>))}
         </nav>
         <p class={`verdict ${verdict.tone}`} role="status">
-          {view ? <ClassBadge kind={view.classification.kind} ignored={applied?.decision === 'ignored'} /> : null} {verdict.text}
+          {view ? <ClassBadge kind={view.classification.kind} ignored={applied?.decision === 'ignored'} pending={view.evidence.status === 'pending'} /> : null} {verdict.text}
         </p>
         <div class="cards">
           <div class="card">
@@ -315,6 +346,7 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
         </div>
         <DecisionForm c={c} action={`${sourcePath(base, ip)}/decision`} own={own} applied={applied} canWrite={roleAllows(org.role, 'write')} error={error} />
         <h2>Why this classification</h2>
+        {view ? <EvidenceNote view={view} /> : null}
         {view ? (
           <ul class="evidence">
             {view.classification.evidence.map((fact) => (

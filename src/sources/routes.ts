@@ -121,7 +121,7 @@ export const sourcesApi = [
     handler: async ({ db, org, params, query, now }) => {
       const ip = ipOf(params.ip);
       const period = periodOf(query, now);
-      const [detail, decisions] = await Promise.all([sourceDetail(db, org.orgId, ip, period), decisionsOf(db, org.orgId)]);
+      const [detail, decisions] = await Promise.all([sourceDetail(db, org.orgId, ip, period, now), decisionsOf(db, org.orgId)]);
       const own = decisions.get(subjectKey({ type: 'ip', value: ip })) ?? null;
       if (detail.history.messages === 0 && detail.reports.length === 0 && own === null) throw notFound('Source');
       const s = detail.source;

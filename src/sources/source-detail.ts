@@ -1,9 +1,9 @@
 import type { Kysely } from 'kysely';
 import type { DayPeriod } from '../analytics/period.js';
 import type { DB } from '../db/schema.js';
-import { toSourceRecord, classifySources, periodBounds, type SourceView } from './classify-sources.js';
+import { toSourceRecord, classifySources, type SourceView } from './classify-sources.js';
 import { sourceHistory, type SourceHistory } from './source-daily.js';
-import { sourceRecords, type StoredSourceRecord } from './source-records.js';
+import { periodBounds, sourceRecords, type StoredSourceRecord } from './source-records.js';
 
 /** Records listed on a source's page (newest reports first). */
 export const DETAIL_RECORDS = 200;
@@ -35,8 +35,12 @@ export interface SourceDetail {
   records: SourceRecordView[];
 }
 
-/** Everything about one sending address over a period, across the organisation's domains. */
-export async function sourceDetail(db: Kysely<DB>, orgId: number, ip: string, period: DayPeriod): Promise<SourceDetail> {
+/**
+ * Everything about one sending address over a period, across the organisation's domains: volume from
+ * the rollups, classification from the stored evidence, and its newest records (a list, not what
+ * the classification is computed from).
+ */
+export async function sourceDetail(db: Kysely<DB>, orgId: number, ip: string, period: DayPeriod, now: Date): Promise<SourceDetail> {
   const history = await sourceHistory(db, orgId, ip, period);
   const [views, stored] = await Promise.all([
     history.messages === 0
@@ -56,7 +60,7 @@ export async function sourceDetail(db: Kysely<DB>, orgId: number, ip: string, pe
               lastDay: [...history.days].reverse().find((d) => d.messages > 0)?.day ?? period.toDay,
             },
           ],
-          { period },
+          { now },
         ),
     sourceRecords(db, orgId, { ips: [ip], ...periodBounds(period) }, DETAIL_RECORDS),
   ]);

@@ -1,4 +1,5 @@
 import { sql, type Kysely } from 'kysely';
+import { addDays, type DayPeriod } from '../analytics/period.js';
 import type { DB } from '../db/schema.js';
 
 export interface SourceRecordFilter {
@@ -9,6 +10,11 @@ export interface SourceRecordFilter {
   to: Date;
   /** Policy domain of the reports. */
   domain?: string;
+}
+
+/** A period of whole days as the report time range it covers. */
+export function periodBounds(period: DayPeriod): { from: Date; to: Date } {
+  return { from: new Date(`${period.fromDay}T00:00:00Z`), to: new Date(`${addDays(period.toDay, 1)}T00:00:00Z`) };
 }
 
 export interface StoredSourceRecord {

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
+import { silentLogger } from '../../src/lib/logger.js';
+import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
 import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
 
@@ -66,6 +68,7 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
 
     const org = await web.database.db.selectFrom('organization').select('id').where('slug', '=', 'example-ltd').executeTakeFirstOrThrow();
     await storeReports(web.database.db, org.id, reports());
+    await refreshSourceEvidence({ db: web.database.db, logger: silentLogger });
 
     await page.reload();
     const verdict = page.getByRole('status');

@@ -6,6 +6,7 @@ import type { Browser } from 'playwright-core';
 import { enrichDueSources } from '../../src/enrich/enrich-job.js';
 import { createDnsResolver } from '../../src/lib/dns.js';
 import { silentLogger } from '../../src/lib/logger.js';
+import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
@@ -79,6 +80,13 @@ describe.runIf(chromiumAvailable())('sources in a real browser', () => {
     dns.set('smtp.bulk.example.net', { a: ['192.0.2.1'] });
     const summary = await enrichDueSources({ db: web.database.db, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 300, tries: 1 }), logger: silentLogger });
     expect(summary).toEqual({ checked: 3, confirmed: 2, failed: 0 });
+
+    // Until the evidence job has read the records, sources are being analysed, never suspicious.
+    await page.goto(`${web.url}/o/example-ltd/domains/example.com`);
+    const waiting = page.locator('table').filter({ hasText: 'Source IP' });
+    await expect(waiting.locator('tr').filter({ hasText: SPOOFER }).textContent()).resolves.toContain('Being analysed');
+    await expect(waiting.textContent()).resolves.not.toContain('Suspicious');
+    expect(await refreshSourceEvidence({ db: web.database.db, logger: silentLogger })).toMatchObject({ domains: 1, sources: 3 });
 
     await page.goto(`${web.url}/o/example-ltd/domains/example.com`);
     const groups = page.locator('table').filter({ hasText: 'Sources grouped by service' });

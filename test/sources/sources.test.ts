@@ -3,6 +3,7 @@ import { enrichDueSources } from '../../src/enrich/enrich-job.js';
 import { createDnsResolver } from '../../src/lib/dns.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { classifySources, groupByService } from '../../src/sources/classify-sources.js';
+import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { sourcesByIp } from '../../src/reports/queries/sources.js';
 import { callApi, keyFor, orgWith, signedIn, type Member } from '../api/harness.js';
 import { openHarness, type Harness } from '../auth/harness.js';
@@ -78,6 +79,7 @@ describeEachBackend('sources: classification, detail, authorise and ignore', (ba
     dns.set('mail-x.google.com', { a: ['192.0.2.99'] });
     const summary = await enrichDueSources({ db: h.database.db, resolver: createDnsResolver({ servers: [dns.address], timeoutMs: 200, tries: 1 }), logger: silentLogger, clock: h.clock });
     expect(summary.checked).toBe(4);
+    expect(await refreshSourceEvidence({ db: h.database.db, logger: silentLogger, clock: h.clock })).toMatchObject({ domains: 1, sources: 4 });
   }, 60_000);
   afterAll(async () => {
     await h.close();
@@ -94,7 +96,7 @@ describeEachBackend('sources: classification, detail, authorise and ignore', (ba
 
   it('classifies each source with evidence and groups them by service, forwarded mail apart', async () => {
     const rows = await sourcesByIp(h.database.db, org.id, { ...period(), domain: 'example.com' }, { limit: 50, after: null });
-    const views = await classifySources(h.database.db, org.id, rows, { period: period(), domain: 'example.com' });
+    const views = await classifySources(h.database.db, org.id, rows, { domain: 'example.com', now: h.clock() });
     const byIp = new Map(views.map((v) => [v.ip, v]));
 
     const sendgrid = byIp.get(SENDGRID)!;
