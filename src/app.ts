@@ -23,6 +23,7 @@ import type { Mailer } from './mail/mailer.js';
 import { mailboxPages } from './mailboxes/web.js';
 import { organizationPages } from './orgs/web.js';
 import { homePages } from './web/home.js';
+import { requireOrgMember } from './web/org-context.js';
 import { ingestPages } from './ingest/web.js';
 import { reportPages } from './reports/web.js';
 import { sourcePages } from './sources/pages.js';
@@ -80,6 +81,9 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
   app.route('/', authRoutes({ db, config, keyring: deps.keyring, mailer: deps.mailer, logger, clock, cookie }));
 
   app.route('/', homePages({ db, clock }));
+  // Every organisation page: a signed-in member, or the same 404 as for an organisation that does not exist.
+  app.use('/o/:org', requireOrgMember(db));
+  app.use('/o/:org/*', requireOrgMember(db));
   app.route('/', analyticsPages({ db, clock }));
   app.route('/', mailboxPages({ db, keyring: deps.keyring }));
   app.route('/', organizationPages({ db, mailer: deps.mailer, config, clock }));

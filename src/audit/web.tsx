@@ -7,7 +7,7 @@ import { roleAllows } from '../auth/roles.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import { DataTable, tableState, type Column } from '../web/components/data-table.js';
-import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { auditPage } from './routes.js';
 
 type C = Context<WebEnv>;
@@ -52,7 +52,6 @@ function columns(emails: Map<string, string>): Column<EventRow>[] {
 export function auditPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
   const { db } = deps;
   const app = new Hono<WebEnv>();
-  app.use('/o/:org/audit', requireOrgMember(db));
 
   app.get('/o/:org/audit', async (c: C) => {
     const org = c.get('org');

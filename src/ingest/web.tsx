@@ -16,7 +16,7 @@ import { MAX_UPLOAD_FILES } from '../reports/routes.js';
 import { uploadReports, type UploadedReportDocument, type UploadedReports } from '../reports/upload-reports.js';
 import { DataTable, downloadFormat, tableDownload, tableState, type Column } from '../web/components/data-table.js';
 import { CsrfField } from '../web/layout.js';
-import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { OUTCOMES, SOURCE_TYPES, listIngestLog } from './routes.js';
 import type { Outcome, ReportKind } from './types.js';
 
@@ -224,8 +224,6 @@ async function mailboxNames(db: Kysely<DB>, orgId: number, rows: LogRow[]): Prom
 export function ingestPages(deps: { db: Kysely<DB>; config: Pick<Config, 'limits' | 'keepFailureHeaders'>; logger: Logger }): Hono<WebEnv> {
   const { db, config, logger } = deps;
   const app = new Hono<WebEnv>();
-  app.use('/o/:org/upload', requireOrgMember(db));
-  app.use('/o/:org/ingest-log', requireOrgMember(db));
   const base = (c: Context<WebEnv>) => `/o/${encodeURIComponent(orgSlugOf(c))}`;
 
   const viewerPage = (c: Context<WebEnv>, status: 200 | 403) =>

@@ -6,7 +6,7 @@ import type { WebEnv } from '../http/env.js';
 import type { Keyring } from '../lib/crypto/index.js';
 import { DataTable, downloadFormat, sortRows, tableDownload, tableState, type Column } from '../web/components/data-table.js';
 import { CsrfField } from '../web/layout.js';
-import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { testMailboxConnection, type ConnectionVerdict } from './check-connection.js';
 import { createMailbox, deleteMailbox, editMailbox, MailboxStateError, pauseMailbox, pollMailboxSoon, resumeMailbox, type MailboxChangeBy } from './mailbox-changes.js';
 import type { MailboxChanges } from './mailbox-input.js';
@@ -150,8 +150,6 @@ function Done(props: { c: C }) {
 export function mailboxPages(deps: { db: Kysely<DB>; keyring: Keyring }): Hono<WebEnv> {
   const { db, keyring } = deps;
   const app = new Hono<WebEnv>();
-  app.use('/o/:org/mailboxes', requireOrgMember(db));
-  app.use('/o/:org/mailboxes/*', requireOrgMember(db));
 
   const refuse = (c: C, needs: Permission) =>
     renderOrgPage(

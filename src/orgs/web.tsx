@@ -14,7 +14,7 @@ import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import type { Mailer } from '../mail/mailer.js';
 import { DataTable, downloadFormat, tableDownload, tableState, type Column } from '../web/components/data-table.js';
-import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { DEFAULT_ORG_SLUG } from './default-org.js';
 import { deleteOrganization } from './delete-organization.js';
 import { changeMemberRole, listMembers, removeMember, type Member } from './members.js';
@@ -89,8 +89,6 @@ function idParam(c: C, name: string): number | null {
 export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
   const { db } = deps;
   const app = new Hono<WebEnv>();
-  app.use('/o/:org/settings', requireOrgMember(db));
-  app.use('/o/:org/settings/*', requireOrgMember(db));
 
   const allowed = (c: C, needs: Permission) => roleAllows(c.get('org').role, needs);
   const isAdmin = (c: C) => allowed(c, 'admin');

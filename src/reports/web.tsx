@@ -6,7 +6,7 @@ import { decodeCursor, toPage, type CursorKey } from '../api/pagination.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import { DataTable, downloadFormat, tableDownload, tableState } from '../web/components/data-table.js';
-import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { AggregateReportView, FailureReportView, NoReports, RawDocument, ReportFilters, TlsReportView, recordColumns, reportListColumns, type ReportListForm } from './pages.js';
 import { aggregateRecords, aggregateReport, type AggregateRecordDetail } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
@@ -102,8 +102,6 @@ function indentJson(preview: RawPreview): RawPreview {
 export function reportPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
   const { db } = deps;
   const app = new Hono<WebEnv>();
-  app.use('/o/:org/reports', requireOrgMember(db));
-  app.use('/o/:org/reports/*', requireOrgMember(db));
 
   const base = (c: Context<WebEnv>) => `/o/${encodeURIComponent(orgSlugOf(c))}`;
   const rawHref = (c: Context<WebEnv>, kind: ReportKind, id: number) => `/api/v1/orgs/${encodeURIComponent(orgSlugOf(c))}/reports/${kind}/${id}/raw`;
