@@ -7,7 +7,7 @@ import { classifySources, groupByService } from '../sources/classify-sources.js'
 import { ServiceGroups, sourceViewColumns } from '../sources/pages.js';
 import { Sparkline, StackedBars } from '../web/components/charts.js';
 import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
-import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
+import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { domainFindings, percent, worst, type Finding } from './attention.js';
 import { bulkSenderChecklist } from './bulk-sender.js';
 import { domainDaily } from './domain-daily.js';
@@ -90,8 +90,6 @@ function overviewColumns(base: string, policies: Map<string, PublishedPolicy>): 
 export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<WebEnv> {
   const { db } = deps;
   const app = new Hono<WebEnv>();
-  app.use('/o/:org', requireOrgMember(db));
-  app.use('/o/:org/*', requireOrgMember(db));
 
   app.get('/o/:org', async (c) => {
     const org = c.get('org');
