@@ -5,6 +5,7 @@ import { iso, orgParams, timestamp } from '../api/schemas.js';
 import { addDays, dayOf, type DayPeriod } from '../analytics/period.js';
 import { SOURCE_CLASS_LABELS } from '../enrich/classify.js';
 import { decideSource, decisionsOf, NOTE_MAX, normaliseIp, subjectKey, undoSourceDecision, type SourceDecision } from './decisions.js';
+import { EVIDENCE_WINDOW_DAYS } from './evidence.js';
 import { sourceDetail } from './source-detail.js';
 
 const DEFAULT_DAYS = 30;
@@ -80,7 +81,18 @@ const sourceDetailSchema = z.object({
         spfAligned: z.number().int(),
         failedBoth: z.number().int(),
         disagreeing: z.number().int(),
-      }).describe('From the records of the period, with alignment recomputed.'),
+      }).describe(`From its records of the last ${EVIDENCE_WINDOW_DAYS} days, with alignment recomputed.`),
+      analysis: z
+        .object({
+          status: z
+            .enum(['ready', 'pending', 'outside_window'])
+            .describe(
+              'ready: classified from the evidence of its records; pending: its records are being analysed (the classification then rests on enrichment and decisions alone and is never "suspicious"); outside_window: no records in the window.',
+            ),
+          windowDays: z.number().int().describe('Days of records the evidence covers, ending today.'),
+          computedAt: timestamp.nullable().describe('When the evidence was computed; null without evidence.'),
+        })
+        .describe('The evidence behind the classification, computed in the background.'),
     })
     .nullable()
     .describe('Null when the address sent nothing in the period.'),
@@ -108,7 +120,8 @@ export const sourcesApi = [
     operationId: 'getSource',
     summary: 'One sending address: history, enrichment, classification with evidence, decision',
     description:
-      `Over whole UTC days (the last ${DEFAULT_DAYS} by default), across the organisation's domains. Enrichment comes from the background job's cache (no lookup happens for this request). ` +
+      `Over whole UTC days (the last ${DEFAULT_DAYS} by default), across the organisation's domains. Enrichment comes from the background job's cache (no lookup happens for this request); ` +
+      `the classification from the evidence another background job computes from the address's records of the last ${EVIDENCE_WINDOW_DAYS} days (\`classification.analysis\` says whether it is ready). ` +
       'The classification follows the rules in docs/services.md: authorised, forwarded or mailing list, known service, suspicious, unknown. 404 when the address sent nothing in the period and has no decision.',
     tag: 'Sources',
     permission: 'read',
@@ -153,6 +166,7 @@ export const sourcesApi = [
           service: serviceOut(s.classification.service),
           network: serviceOut(s.classification.network),
           totals: s.classification.totals,
+          analysis: { status: s.evidence.status, windowDays: s.evidence.windowDays, computedAt: s.evidence.computedAt && iso(s.evidence.computedAt) },
         },
         decision: decisionOut(s?.decision ?? own),
         reports: detail.reports.map((r) => ({ ...r, beginAt: iso(r.beginAt), endAt: iso(r.endAt) })),

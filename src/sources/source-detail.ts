@@ -62,7 +62,8 @@ export async function sourceDetail(db: Kysely<DB>, orgId: number, ip: string, pe
           ],
           { now },
         ),
-    sourceRecords(db, orgId, { ips: [ip], ...periodBounds(period) }, DETAIL_RECORDS),
+    // Only the reports of the domains it sent as (the rollups say which): a record list, read by report.
+    sourceRecords(db, orgId, { ips: [ip], ...periodBounds(period), domains: history.domains.map((d) => d.domain) }, DETAIL_RECORDS),
   ]);
   const reports = new Map<number, SourceReport>();
   for (const r of stored) {

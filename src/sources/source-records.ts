@@ -10,6 +10,8 @@ export interface SourceRecordFilter {
   to: Date;
   /** Policy domain of the reports. */
   domain?: string;
+  /** Policy domains of the reports, one of these (e.g. those the address sent as, from the rollups). */
+  domains?: readonly string[];
 }
 
 /** A period of whole days as the report time range it covers. */
@@ -45,7 +47,7 @@ export interface StoredSourceRecord {
  * period's reports are read: the reports are found by their time index, their records by report.
  */
 export async function sourceRecords(db: Kysely<DB>, orgId: number, filter: SourceRecordFilter, limit: number): Promise<StoredSourceRecord[]> {
-  if (filter.ips.length === 0) return [];
+  if (filter.ips.length === 0 || filter.domains?.length === 0) return [];
   let query = db
     .selectFrom('aggregate_report as rep')
     .innerJoin('aggregate_record as r', (join) => join.onRef('r.report_id', '=', 'rep.id').onRef('r.org_id', '=', 'rep.org_id'))
@@ -72,6 +74,7 @@ export async function sourceRecords(db: Kysely<DB>, orgId: number, filter: Sourc
     .where('rep.begin_at', '<', filter.to)
     .where(sql<boolean>`r.source_ip = any(${sql.val([...filter.ips])}::inet[])`);
   if (filter.domain !== undefined) query = query.where('rep.policy_domain', '=', filter.domain);
+  if (filter.domains !== undefined) query = query.where(sql<boolean>`rep.policy_domain = any(${sql.val([...filter.domains])}::text[])`);
   const rows = await query.orderBy('rep.end_at', 'desc').orderBy('r.report_id', 'desc').orderBy('r.ordinal').limit(limit).execute();
   if (rows.length === 0) return [];
 

@@ -136,7 +136,7 @@ describeEachBackend('sources: classification, detail, authorise and ignore', (ba
       messages: 210,
       dmarcPass: 0,
       enrichment: { ptr: 'mail-x.google.com', ptrConfirmed: false, asn: null, country: null, lastError: null },
-      classification: { kind: 'suspicious', service: null, totals: { messages: 210, failedBoth: 210 } },
+      classification: { kind: 'suspicious', service: null, totals: { messages: 210, failedBoth: 210 }, analysis: { status: 'ready', windowDays: 90 } },
       decision: null,
     });
     expect(response.body.reports).toHaveLength(7);
