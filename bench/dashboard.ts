@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { sql, type Kysely } from 'kysely';
 import { domainDaily } from '../src/analytics/domain-daily.js';
 import { domainOverview } from '../src/analytics/domain-overview.js';
@@ -14,6 +15,7 @@ import { createKeyring, initCrypto } from '../src/lib/crypto/index.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { createMailer } from '../src/mail/mailer.js';
 import { sourcesByIp } from '../src/reports/queries/sources.js';
+import { refreshSourceEvidence } from '../src/sources/evidence-job.js';
 import { scratchDatabase } from './ingest.js';
 
 const DOMAINS = 50;
@@ -30,6 +32,11 @@ export interface DashboardFigures {
   records: number;
   rollupRows: number;
   generateSeconds: number;
+  /** The evidence job's first pass over every domain (src/sources/evidence-job.ts). */
+  evidenceSeconds: number;
+  evidenceRows: number;
+  /** Load average (1, 5, 15 minutes) when the pages were measured: the machine may be shared. */
+  loadAverage: number[];
   queries: Timing[];
   pages: Timing[];
   fromRawRecords: Timing[];
@@ -84,6 +91,27 @@ export async function generate(db: Kysely<DB>, orgId: number, records: number): 
            r.policy_domain
     from aggregate_report r cross join generate_series(1, ${perReport}::int) o
     where r.org_id = ${orgId}`.execute(db);
+  // Auth results as reporters write them: one DKIM signature and one SPF check per record (the
+  // domain's own when it passed, a sending service's otherwise), and an ARC or forwarding reason
+  // on about one record in a hundred.
+  await sql`
+    insert into aggregate_record_dkim (report_id, record_ordinal, ordinal, org_id, domain, selector, result)
+    select report_id, ordinal, 0, org_id,
+           case when dkim_eval = 'pass' then header_from else 'mailer' || (ordinal % 7) || '.example.net' end,
+           's' || (ordinal % 3), case when dkim_eval = 'pass' or ordinal % 3 = 0 then 'pass' else 'fail' end
+    from aggregate_record where org_id = ${orgId}`.execute(db);
+  await sql`
+    insert into aggregate_record_spf (report_id, record_ordinal, ordinal, org_id, domain, scope, result)
+    select report_id, ordinal, 0, org_id,
+           case when spf_eval = 'pass' then header_from else 'bounce' || (ordinal % 5) || '.example.net' end,
+           'mfrom', case when spf_eval = 'pass' then 'pass' else (array['softfail', 'fail', 'pass'])[1 + ordinal % 3] end
+    from aggregate_record where org_id = ${orgId}`.execute(db);
+  await sql`
+    insert into aggregate_record_reason (report_id, record_ordinal, ordinal, org_id, type, comment)
+    select report_id, ordinal, 0, org_id,
+           case when ordinal % 2 = 0 then 'local_policy' else 'forwarded' end,
+           case when ordinal % 2 = 0 then 'arc=pass as[1].google.com=pass' end
+    from aggregate_record where org_id = ${orgId} and dkim_eval = 'fail' and (report_id + ordinal) % 100 = 0`.execute(db);
   await sql`
     insert into aggregate_daily_folded (org_id, policy_domain, day, header_from, source_ip, disposition, dkim_eval, spf_eval, messages)
     select r.org_id, r.policy_domain, r.begin_at::date, rec.header_from, rec.source_ip, rec.disposition, rec.dkim_eval, rec.spf_eval, sum(rec.message_count)
@@ -124,6 +152,10 @@ export async function benchDashboard(options: { records?: number; runs?: number 
     const generated = await generate(db, org.id, records);
     const generateSeconds = (performance.now() - started) / 1000;
     const rollupRows = Number((await sql<{ n: number }>`select count(*)::int8 as n from aggregate_daily_folded`.execute(db)).rows[0]?.n ?? 0);
+    started = performance.now();
+    const evidence = await refreshSourceEvidence({ db, logger: silentLogger }, { maxDomainsPerRun: DOMAINS });
+    const evidenceSeconds = (performance.now() - started) / 1000;
+    await sql`vacuum analyze source_evidence`.execute(db);
 
     const now = new Date();
     const month = lastDays(now, 30);
@@ -148,9 +180,12 @@ export async function benchDashboard(options: { records?: number; runs?: number 
       if (response.status !== 200) throw new Error(`${path} answered ${response.status}`);
       await response.text();
     };
+    const ips = (await sql<{ ip: string }>`select distinct host(source_ip) as ip from aggregate_daily_folded where org_id = ${org.id} and day >= ${month.fromDay}::date limit ${runs + 1}`.execute(db)).rows.map((r) => r.ip);
+    const loadAverage = os.loadavg();
     const pages = [
       await time('overview page', runs, () => page('/o/bench')),
       await time('domain page', runs, (i) => page(`/o/bench/domains/${domain(i)}`)),
+      await time('source page', runs, (i) => page(`/o/bench/sources/${ips[i % ips.length]}`)),
     ];
 
     const start = `${month.fromDay}T00:00:00Z`;
@@ -169,7 +204,7 @@ export async function benchDashboard(options: { records?: number; runs?: number 
       ),
     ];
     started = performance.now();
-    return { records: generated, rollupRows, generateSeconds, queries, pages, fromRawRecords };
+    return { records: generated, rollupRows, generateSeconds, evidenceSeconds, evidenceRows: evidence.sources, loadAverage, queries, pages, fromRawRecords };
   } finally {
     await database.close();
     await scratch.drop();
