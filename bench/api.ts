@@ -1,5 +1,4 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { createApiKey } from '../src/auth/api-keys.js';
 import { openDatabase } from '../src/db/database.js';
@@ -8,6 +7,7 @@ import { importPaths } from '../src/ingest/sources/files.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { defaultOrgId } from '../src/orgs/default-org.js';
 import { DEFAULT_LIMITS } from '../src/reports/types.js';
+import { freePort } from '../test/helpers/cli.js';
 import { CORPUS_DIR, scratchDatabase, writeCorpus } from './ingest.js';
 
 export interface ApiFigures {
@@ -19,17 +19,6 @@ export interface ApiFigures {
   connections: number;
   reports: number;
   path: string;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function waitForHealth(url: string, child: ChildProcess): Promise<void> {

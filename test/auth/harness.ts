@@ -3,6 +3,7 @@ import type { Hono } from 'hono';
 import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
 import { createApp } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import { ApiRateLimiter } from '../../src/http/api-rate-limit.js';
 import type { WebEnv } from '../../src/http/env.js';
 import { createKeyring, initCrypto, type Keyring } from '../../src/lib/crypto/index.js';
 import { createLogger } from '../../src/lib/logger.js';
@@ -54,6 +55,8 @@ export interface Harness {
   clock: TestClock;
   logs: string[];
   queries: QueryLog;
+  /** The app's shared API rate limiter: flush it to make its background write happen now. */
+  apiRateLimiter: ApiRateLimiter;
   browser(options?: { ip?: string; userAgent?: string }): Browser;
   /** Signs in a new browser as `email` through the whole mail flow; returns the browser. */
   signIn(email: string, options?: { ip?: string; userAgent?: string }): Promise<Browser>;
@@ -75,7 +78,9 @@ export async function openHarness(
   const mailer = createMailer(config, logger);
   const clock = testClock();
   const queries = new QueryLog();
-  const app = createApp({ database: { ...database, db: database.db.withPlugin(queries) }, config, keyring, mailer, logger, clock, validateApiResponses: true });
+  const db = database.db.withPlugin(queries);
+  const apiRateLimiter = new ApiRateLimiter(db, config.apiRateLimitPerMinute, logger, clock);
+  const app = createApp({ database: { ...database, db }, config, keyring, mailer, logger, clock, validateApiResponses: true, apiRateLimiter });
   const harness: Harness = {
     app,
     database,
@@ -86,6 +91,7 @@ export async function openHarness(
     clock,
     logs,
     queries,
+    apiRateLimiter,
     browser: (options) => new Browser(app, options),
     async signIn(email, options) {
       const browser = new Browser(app, options);
@@ -97,6 +103,7 @@ export async function openHarness(
       return browser;
     },
     async close() {
+      await apiRateLimiter.close();
       mailer.close();
       await smtp.close();
       await database.close();

@@ -157,6 +157,7 @@ describeEachBackend('sign-in with a magic link', (backend) => {
     const answers: Array<{ status: number; location: string | null; body: string; headers: string[]; queries: string[]; mail: string }> = [];
     for (const email of ['known@example.com', 'nobody@example.com']) {
       const browser = h.browser({ ip: '198.51.100.77' });
+      await h.apiRateLimiter.flush(); // its once-a-second write would otherwise land in the measurement
       h.queries.entries = [];
       const response = await browser.post('/sign-in', { email });
       const queries = [...h.queries.entries];

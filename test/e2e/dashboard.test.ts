@@ -1,15 +1,10 @@
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
 import { silentLogger } from '../../src/lib/logger.js';
 import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
-import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
-
-// `UPDATE_SCREENSHOTS=1 npm test -- test/e2e` refreshes the pictures in the docs; otherwise they go to a scratch folder.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
+import { chromiumAvailable, signInThroughMail, watchConsole, screenshot, createOrganizationThroughForm, useWebAppAndBrowser, type WebApp } from './harness.js';
 
 function daysAgo(n: number): Date {
   const d = new Date();
@@ -36,21 +31,13 @@ function reports(): HandReport[] {
   return out;
 }
 
-async function shot(page: Page, name: string): Promise<void> {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
-
 describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
+  const app = useWebAppAndBrowser();
   let web: WebApp;
   let browser: Browser;
-  beforeAll(async () => {
-    web = await startWebApp('pglite');
-    browser = await launchChromium();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.close();
+  beforeAll(() => {
+    web = app.web();
+    browser = app.browser();
   });
 
   it('onboards a new person, then answers "who sends as my domain, and does it pass?"', async () => {
@@ -59,10 +46,7 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
     const problems = watchConsole(page);
 
     // A new organisation (the first person on an instance also owns its default one).
-    await page.goto(`${web.url}/orgs/new`);
-    await page.getByLabel('Organisation name').fill('Example Ltd');
-    await page.getByRole('button', { name: 'Create organisation' }).click();
-    await page.waitForURL(/\/o\/example-ltd$/);
+    await createOrganizationThroughForm(page, web, 'Example Ltd');
     await expect(page.getByText('No DMARC reports in the last 30 days').isVisible()).resolves.toBe(true);
     await expect(page.getByRole('link', { name: 'Connect that mailbox' }).isVisible()).resolves.toBe(true);
 
@@ -77,7 +61,7 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
     await expect(rows.count()).resolves.toBe(2);
     await expect(rows.first().textContent()).resolves.toContain('example.com');
     await expect(page.getByText(/failed DMARC/).first().isVisible()).resolves.toBe(true);
-    await shot(page, 'overview');
+    await screenshot(page, 'overview');
 
     // Sorting by domain puts shop.example last when descending.
     await page.getByRole('link', { name: 'Domain' }).click();
@@ -95,7 +79,7 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
     await expect(checklist.getByRole('row', { name: /passes DMARC/ }).textContent()).resolves.toContain('Not met');
     await expect(page.getByRole('heading', { name: 'Who reported' }).isVisible()).resolves.toBe(true);
     await expect(page.locator('.policy-history li').first().textContent()).resolves.toContain('p=quarantine');
-    await shot(page, 'domain');
+    await screenshot(page, 'domain');
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
     const csv = fs.readFileSync((await download.path()) as string, 'utf8');
@@ -113,7 +97,7 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
       console.log(await page.evaluate(`[...document.querySelectorAll('body *')].filter((e) => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1).slice(0, 8).map((e) => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right)).join('\\n')`));
     }
     expect(overflow).toBeLessThanOrEqual(1);
-    await shot(page, 'domain-phone');
+    await screenshot(page, 'domain-phone');
 
     expect(problems).toEqual([]);
     await context.close();

@@ -1,7 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { serve, type ServerType } from '@hono/node-server';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createKeyring, initCrypto } from '../../src/lib/crypto/index.js';
@@ -91,4 +94,45 @@ export async function signInThroughMail(context: BrowserContext, web: WebApp, em
   await page.getByRole('button', { name: /^sign in$/i }).click();
   await page.waitForURL((url) => !url.pathname.startsWith('/auth/'));
   return page;
+}
+
+// `UPDATE_SCREENSHOTS=1 npm test -- test/e2e` refreshes the pictures in docs/screenshots; otherwise they go to a scratch folder.
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
+
+/** A full-page screenshot, for the docs when UPDATE_SCREENSHOTS=1. */
+export async function screenshot(page: Page, name: string): Promise<void> {
+  fs.mkdirSync(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Pixels the page is wider than the window (a phone must never scroll sideways). */
+export async function horizontalOverflow(page: Page): Promise<number> {
+  return Number(await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
+}
+
+/** Creates an organisation through the form; returns its slug once its overview is open. */
+export async function createOrganizationThroughForm(page: Page, web: WebApp, name: string): Promise<string> {
+  await page.goto(`${web.url}/orgs/new`);
+  await page.getByLabel('Organisation name').fill(name);
+  await page.getByRole('button', { name: 'Create organisation' }).click();
+  await page.waitForURL(/\/o\/[a-z0-9-]+$/);
+  return decodeURIComponent(new URL(page.url()).pathname.split('/')[2] as string);
+}
+
+/** The web application and Chromium for one browser suite: started before its tests, stopped after. */
+export function useWebAppAndBrowser(env: Record<string, string> = {}): { web(): WebApp; browser(): Browser } {
+  let web: WebApp | undefined;
+  let browser: Browser | undefined;
+  beforeAll(async () => {
+    web = await startWebApp('pglite', env);
+    browser = await launchChromium();
+  }, 60_000);
+  afterAll(async () => {
+    await browser?.close();
+    await web?.close();
+  });
+  return {
+    web: () => web ?? (() => { throw new Error('the web app has not started'); })(),
+    browser: () => browser ?? (() => { throw new Error('the browser has not started'); })(),
+  };
 }

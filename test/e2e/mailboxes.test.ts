@@ -1,19 +1,9 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dovecotAvailable, startDovecot, type DovecotServer } from '../helpers/dovecot.js';
-import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
+import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, screenshot, createOrganizationThroughForm, type WebApp } from './harness.js';
 
-// `UPDATE_SCREENSHOTS=1` refreshes the pictures in the docs; otherwise they go to a scratch folder.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
 const PASSWORD = 'Tr0ub4dor-mailbox-Secret-6d1e';
-
-async function shot(page: Page, name: string): Promise<void> {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
 
 // Both checks throw under CI=true when Chromium or Dovecot is missing: a failure, never a skip.
 const runnable = chromiumAvailable() && dovecotAvailable();
@@ -38,10 +28,7 @@ describe.runIf(runnable)('the mailboxes page in a real browser, against a real D
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signInThroughMail(context, web, 'owner@example.com');
     const problems = watchConsole(page);
-    await page.goto(`${web.url}/orgs/new`);
-    await page.getByLabel('Organisation name').fill('Mail Ltd');
-    await page.getByRole('button', { name: 'Create organisation' }).click();
-    await page.waitForURL(/\/o\/mail-ltd$/);
+    await createOrganizationThroughForm(page, web, 'Mail Ltd');
 
     await page.getByRole('link', { name: 'Mailboxes', exact: true }).click();
     await page.getByRole('heading', { name: 'No mailbox connected yet' }).waitFor();
@@ -64,7 +51,7 @@ describe.runIf(runnable)('the mailboxes page in a real browser, against a real D
     await expect(result.textContent()).resolves.toContain('logged in as reports, folder "INBOX" has 1 message(s)');
     expect(await page.content()).not.toContain(PASSWORD);
     await expect(page.getByLabel('New password').inputValue()).resolves.toBe('');
-    await shot(page, 'mailbox');
+    await screenshot(page, 'mailbox');
 
     // A wrong password in the edit form: the test says so in words.
     await page.getByLabel('New password').fill('wrong-password');
@@ -86,7 +73,7 @@ describe.runIf(runnable)('the mailboxes page in a real browser, against a real D
     await row.getByRole('button', { name: 'Resume: DMARC reports' }).click();
     await page.getByText('Resumed: the mailbox is polled again.').waitFor();
     expect(await page.content()).not.toContain(PASSWORD);
-    await shot(page, 'mailboxes');
+    await screenshot(page, 'mailboxes');
 
     // On a phone the page still fits: the table scrolls inside its box.
     await page.setViewportSize({ width: 390, height: 844 });

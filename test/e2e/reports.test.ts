@@ -1,33 +1,17 @@
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Browser, Page } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { Browser } from 'playwright-core';
 import { CORPUS, SAMPLES } from '../api/upload-helpers.js';
-import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
-
-// `UPDATE_SCREENSHOTS=1 npm test -- test/e2e` refreshes the pictures in the docs; otherwise they go to a scratch folder.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
-
-async function shot(page: Page, name: string): Promise<void> {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
-
-async function horizontalOverflow(page: Page): Promise<number> {
-  return Number(await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth'));
-}
+import { chromiumAvailable, signInThroughMail, watchConsole, screenshot, horizontalOverflow, createOrganizationThroughForm, useWebAppAndBrowser, type WebApp } from './harness.js';
 
 describe.runIf(chromiumAvailable())('reports in a real browser', () => {
+  const app = useWebAppAndBrowser();
   let web: WebApp;
   let browser: Browser;
-  beforeAll(async () => {
-    web = await startWebApp('pglite');
-    browser = await launchChromium();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.close();
+  beforeAll(() => {
+    web = app.web();
+    browser = app.browser();
   });
 
   it('uploads real reports, lists and filters them, shows an aggregate report beside its XML, a TLS report, and exports the list', async () => {
@@ -35,10 +19,7 @@ describe.runIf(chromiumAvailable())('reports in a real browser', () => {
     const page = await signInThroughMail(context, web, 'reports@example.com');
     const problems = watchConsole(page);
 
-    await page.goto(`${web.url}/orgs/new`);
-    await page.getByLabel('Organisation name').fill('Reports Ltd');
-    await page.getByRole('button', { name: 'Create organisation' }).click();
-    await page.waitForURL(/\/o\/reports-ltd$/);
+    await createOrganizationThroughForm(page, web, 'Reports Ltd');
 
     // Before anything arrives, the list says how reports get here.
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Reports' }).click();
@@ -52,7 +33,7 @@ describe.runIf(chromiumAvailable())('reports in a real browser', () => {
     await expect(page.getByRole('status').textContent()).resolves.toContain('Documents found: 4 stored.');
     await expect(page.locator('.outcome-stored').count()).resolves.toBe(4);
     await expect(page.getByRole('link', { name: 'Test Inc. 1.id.0' }).isVisible()).resolves.toBe(true);
-    await shot(page, 'upload-results');
+    await screenshot(page, 'upload-results');
 
     await page.getByRole('link', { name: 'See all reports' }).click();
     const rows = page.locator('table tbody tr');
@@ -64,7 +45,7 @@ describe.runIf(chromiumAvailable())('reports in a real browser', () => {
     await page.waitForURL(/kind=aggregate/);
     await expect(rows.count()).resolves.toBe(2);
     await expect(page.locator('table').textContent()).resolves.not.toContain('SMTP TLS');
-    await shot(page, 'reports');
+    await screenshot(page, 'reports');
 
     // The list as CSV, with the same filter.
     const [csvDownload] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
@@ -86,7 +67,7 @@ describe.runIf(chromiumAvailable())('reports in a real browser', () => {
     const mainBox = await page.locator('.report-main').boundingBox();
     const rawBox = await page.locator('.report-raw').boundingBox();
     expect(rawBox!.x).toBeGreaterThan(mainBox!.x + mainBox!.width - 1);
-    await shot(page, 'report-aggregate');
+    await screenshot(page, 'report-aggregate');
 
     // The original downloads with the session cookie.
     const [original] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download original' }).click()]);
@@ -107,14 +88,14 @@ describe.runIf(chromiumAvailable())('reports in a real browser', () => {
     await page.getByRole('heading', { level: 1, name: 'SMTP TLS report from Google Inc.' }).waitFor();
     await expect(page.getByRole('heading', { name: /Policy 1: sts for/ }).isVisible()).resolves.toBe(true);
     await expect(page.locator('pre.raw-document').last().textContent()).resolves.toContain('"organization-name": "Google Inc."');
-    await shot(page, 'report-tls');
+    await screenshot(page, 'report-tls');
 
     // The failure report: its fields, and no body.
     await page.goto(`${web.url}/o/reports-ltd/reports?kind=failure`);
     await rows.first().getByRole('link').first().click();
     await page.getByRole('heading', { level: 1, name: /Failure report/ }).waitFor();
     await expect(page.getByText('Message bodies are never stored').isVisible()).resolves.toBe(true);
-    await shot(page, 'report-failure');
+    await screenshot(page, 'report-failure');
 
     // The ingest log names the upload.
     await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Ingest log' }).click();

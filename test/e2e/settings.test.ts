@@ -1,38 +1,22 @@
 import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
-
-// `UPDATE_SCREENSHOTS=1` refreshes the pictures in the docs; otherwise they go to a scratch folder.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
-
-async function shot(page: Page, name: string): Promise<void> {
-  fs.mkdirSync(SCREENSHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
+import type { Browser } from 'playwright-core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, signInThroughMail, watchConsole, screenshot, createOrganizationThroughForm, useWebAppAndBrowser, type WebApp } from './harness.js';
 
 describe.runIf(chromiumAvailable())('organisation settings in a real browser', () => {
+  const app = useWebAppAndBrowser();
   let web: WebApp;
   let browser: Browser;
-  beforeAll(async () => {
-    web = await startWebApp('pglite');
-    browser = await launchChromium();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.close();
+  beforeAll(() => {
+    web = app.web();
+    browser = app.browser();
   });
 
   it('invites a member by mail, who signs in through the link and sees the organisation', async () => {
     const ownerContext = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signInThroughMail(ownerContext, web, 'owner@team.example');
     const problems = watchConsole(page);
-    await page.goto(`${web.url}/orgs/new`);
-    await page.getByLabel('Organisation name').fill('Team Ltd');
-    await page.getByRole('button', { name: 'Create organisation' }).click();
-    await page.waitForURL(/\/o\/team-ltd$/);
+    await createOrganizationThroughForm(page, web, 'Team Ltd');
 
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     await page.getByRole('link', { name: 'Your sessions' }).waitFor();
@@ -73,7 +57,7 @@ describe.runIf(chromiumAvailable())('organisation settings in a real browser', (
     await page.getByRole('link', { name: 'Members' }).click();
     const row = page.locator('table tbody tr').filter({ hasText: 'colleague@team.example' });
     await expect(row.textContent()).resolves.toContain('member');
-    await shot(page, 'settings-members');
+    await screenshot(page, 'settings-members');
 
     expect(problems).toEqual([]);
     expect(guestProblems).toEqual([]);
@@ -105,7 +89,7 @@ describe.runIf(chromiumAvailable())('organisation settings in a real browser', (
     const row = page.locator('table tbody tr').filter({ hasText: 'Monitoring' });
     await expect(row.textContent()).resolves.toContain(key.slice(0, 8));
     expect(await page.content()).not.toContain(key);
-    await shot(page, 'settings-api-keys');
+    await screenshot(page, 'settings-api-keys');
     await row.getByRole('button', { name: 'Revoke the key Monitoring' }).click();
     await page.getByText('API key revoked').waitFor();
     await expect(row.textContent()).resolves.toContain('revoked');
@@ -117,7 +101,7 @@ describe.runIf(chromiumAvailable())('organisation settings in a real browser', (
     await page.getByRole('link', { name: 'Audit log' }).click();
     await expect(page.locator('table tbody').textContent()).resolves.toContain('api_key.revoke');
     await expect(page.locator('table tbody').textContent()).resolves.toContain('invitation.accept');
-    await shot(page, 'audit-log');
+    await screenshot(page, 'audit-log');
     const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download JSON lines' }).click()]);
     const lines = fs.readFileSync((await download.path()) as string, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { seq: number; action: string });
     expect(lines.map((l) => l.seq)).toEqual(lines.map((_, i) => i + 1));

@@ -1,17 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
-import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
+import { chromiumAvailable, signInThroughMail, watchConsole, useWebAppAndBrowser, type WebApp } from './harness.js';
 
 describe.runIf(chromiumAvailable())('sign-in in a real browser', () => {
+  const app = useWebAppAndBrowser();
   let web: WebApp;
   let browser: Browser;
-  beforeAll(async () => {
-    web = await startWebApp('pglite');
-    browser = await launchChromium();
-  }, 60_000);
-  afterAll(async () => {
-    await browser?.close();
-    await web?.close();
+  beforeAll(() => {
+    web = app.web();
+    browser = app.browser();
   });
 
   it('signs in with the mailed link, keeps the session in an HttpOnly cookie, and signs out', async () => {

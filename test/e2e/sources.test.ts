@@ -1,6 +1,3 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { enrichDueSources } from '../../src/enrich/enrich-job.js';
@@ -9,10 +6,7 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, type WebApp } from './harness.js';
-
-// `UPDATE_SCREENSHOTS=1` refreshes the pictures in the docs; otherwise they go to a scratch folder.
-const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS === '1' ? path.resolve(import.meta.dirname, '../../docs/screenshots') : path.join(os.tmpdir(), 'dmarcwatch-screenshots');
+import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, screenshot, createOrganizationThroughForm, type WebApp } from './harness.js';
 
 const SENDGRID = '167.89.0.10';
 const FORWARDER = '209.85.220.41';
@@ -65,10 +59,7 @@ describe.runIf(chromiumAvailable())('sources in a real browser', () => {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const page = await signInThroughMail(context, web, 'owner@example.com');
     const problems = watchConsole(page);
-    await page.goto(`${web.url}/orgs/new`);
-    await page.getByLabel('Organisation name').fill('Example Ltd');
-    await page.getByRole('button', { name: 'Create organisation' }).click();
-    await page.waitForURL(/\/o\/example-ltd$/);
+    await createOrganizationThroughForm(page, web, 'Example Ltd');
     const org = await web.database.db.selectFrom('organization').select('id').where('slug', '=', 'example-ltd').executeTakeFirstOrThrow();
     await storeReports(web.database.db, org.id, reports());
 
@@ -111,8 +102,7 @@ describe.runIf(chromiumAvailable())('sources in a real browser', () => {
     await page.waitForURL(new RegExp(`/sources/${SPOOFER.replace(/\./g, '\\.')}$`));
     await expect(page.getByRole('status').textContent()).resolves.toContain('Authorised by a member of this organisation: Our old bulk mail server, being moved');
     await expect(page.getByText('Authorised by owner@example.com').isVisible()).resolves.toBe(true);
-    fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    await page.screenshot({ path: path.join(SCREENSHOTS, 'source.png'), fullPage: true });
+    await screenshot(page, 'source');
 
     // Back on the domain page the source now counts as authorised; undo is one click away.
     await page.goto(`${web.url}/o/example-ltd/domains/example.com`);
