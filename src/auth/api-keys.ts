@@ -122,6 +122,7 @@ export async function revokeApiKey(db: Kysely<DB>, input: ChangeContext & { apiK
       .returning(['id', 'name', 'prefix'])
       .executeTakeFirst();
     if (!row) return false;
+    forgetApiKey(row.id);
     await recordAuditEvent(trx, {
       orgId: input.orgId,
       actor: input.actor,
@@ -134,21 +135,48 @@ export async function revokeApiKey(db: Kysely<DB>, input: ChangeContext & { apiK
   });
 }
 
+/**
+ * Keys found valid in the last second, by token hash: a script paging through a list sends the same
+ * key many times a second, and each lookup was a third of an API read's database work. Revoking a
+ * key here forgets it at once; another replica may accept it for up to a second more. Expiry is
+ * checked on every use. Unknown tokens are never cached.
+ */
+const RECENTLY_VALID_MS = 1000;
+const RECENTLY_VALID_MAX = 10_000;
+const recentlyValid = new Map<string, { key: ResolvedApiKey; expiresAt: Date | null; lastUsedAt: number; until: number }>();
+
+function forgetApiKey(apiKeyId: number): void {
+  for (const [hash, entry] of recentlyValid) if (entry.key.apiKeyId === apiKeyId) recentlyValid.delete(hash);
+}
+
 /** The key a bearer token names, if it is well formed, unrevoked and unexpired. */
 export async function resolveApiKey(db: Kysely<DB>, token: string, now: Date): Promise<ResolvedApiKey | null> {
   if (!API_KEY_PATTERN.test(token)) return null;
+  const tokenHash = hashToken(token);
+  const cacheKey = Buffer.from(tokenHash).toString('base64');
+  const cached = recentlyValid.get(cacheKey);
+  if (cached && cached.until > performance.now() && (cached.expiresAt === null || cached.expiresAt > now) && now.getTime() - cached.lastUsedAt < LAST_USED_INTERVAL_MS) {
+    return cached.key;
+  }
   const row = await db
     .selectFrom('api_key as k')
     .innerJoin('organization as o', 'o.id', 'k.org_id')
-    .select(['k.id', 'k.org_id', 'k.scope', 'k.last_used_at', 'o.slug'])
-    .where('k.token_hash', '=', hashToken(token))
+    .select(['k.id', 'k.org_id', 'k.scope', 'k.last_used_at', 'k.expires_at', 'o.slug'])
+    .where('k.token_hash', '=', tokenHash)
     .where('k.revoked_at', 'is', null)
     .where((eb) => eb.or([eb('k.expires_at', 'is', null), eb('k.expires_at', '>', now)]))
     .executeTakeFirst();
-  if (!row) return null;
-  const lastUsed = row.last_used_at === null ? 0 : new Date(row.last_used_at).getTime();
+  if (!row) {
+    recentlyValid.delete(cacheKey);
+    return null;
+  }
+  let lastUsed = row.last_used_at === null ? 0 : new Date(row.last_used_at).getTime();
   if (now.getTime() - lastUsed >= LAST_USED_INTERVAL_MS) {
     await db.updateTable('api_key').set({ last_used_at: now }).where('id', '=', row.id).execute();
+    lastUsed = now.getTime();
   }
-  return { apiKeyId: row.id, orgId: row.org_id, orgSlug: row.slug, scope: row.scope as ApiScope };
+  const key: ResolvedApiKey = { apiKeyId: row.id, orgId: row.org_id, orgSlug: row.slug, scope: row.scope as ApiScope };
+  if (recentlyValid.size >= RECENTLY_VALID_MAX) recentlyValid.clear();
+  recentlyValid.set(cacheKey, { key, expiresAt: row.expires_at === null ? null : new Date(row.expires_at), lastUsedAt: lastUsed, until: performance.now() + RECENTLY_VALID_MS });
+  return key;
 }

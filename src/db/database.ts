@@ -14,7 +14,26 @@ export interface Database {
 const INT8 = 20;
 const INT8_ARRAY = 1016;
 const DATE = 1082;
+const TIMESTAMPTZ = 1184;
 const identity = (value: string) => value;
+
+/**
+ * timestamptz as PostgreSQL writes it ('2026-11-22 23:59:59.123456+00', '…+05:30') read by the
+ * engine's own ISO parser: the generic parser's regular expressions were a tenth of the CPU time of
+ * an API list. Infinity, BC dates and second-precision offsets fall back to the generic parser.
+ */
+function timestamptzParser(fallback: (value: string) => unknown) {
+  return (value: string): unknown => {
+    if (value.length >= 22 && value.charCodeAt(10) === 32) {
+      let iso = `${value.slice(0, 10)}T${value.slice(11)}`;
+      const sign = iso[iso.length - 3];
+      if (sign === '+' || sign === '-') iso += ':00';
+      const time = Date.parse(iso);
+      if (!Number.isNaN(time)) return new Date(time);
+    }
+    return fallback(value);
+  };
+}
 
 /** Calendar days stay 'YYYY-MM-DD' strings (no time zone games); int8 values are counts and ids far below 2^53: read them as numbers on both drivers (PGlite already does). */
 const pgTypes = {
@@ -22,6 +41,7 @@ const pgTypes = {
     if (oid === INT8) return (value: string) => Number(value);
     if (oid === DATE) return identity;
     if (oid === INT8_ARRAY) return (value: string) => (pg.types.getTypeParser(oid as never)(value) as string[]).map(Number);
+    if (oid === TIMESTAMPTZ && format !== 'binary') return timestamptzParser(pg.types.getTypeParser(oid, 'text'));
     return pg.types.getTypeParser(oid, format);
   },
 } as pg.CustomTypesConfig;

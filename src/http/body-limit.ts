@@ -22,6 +22,8 @@ export function bodyLimit(options: { otherMaxBytes: number }): MiddlewareHandler
   const json = tooLarge(JSON_BODY_LIMIT);
   const other = tooLarge(options.otherMaxBytes);
   return (c, next) => {
+    // Nothing reads the body of these.
+    if (c.req.method === 'GET' || c.req.method === 'HEAD' || c.req.method === 'OPTIONS') return next();
     const type = (c.req.header('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
     if (type === 'application/x-www-form-urlencoded') return form(c, next);
     if (type === 'application/json' || type.endsWith('+json')) return json(c, next);
