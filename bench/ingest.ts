@@ -104,6 +104,17 @@ export async function benchIngestPostgres(reports = 100, recordsEach = 2000): Pr
   }
 }
 
+/**
+ * The program compiled as it ships (as in the container): measured without the development-time
+ * TypeScript loader. Returns the folder holding src/main.js.
+ */
+export function compiledProgram(): string {
+  const root = path.resolve(import.meta.dirname, '..');
+  const build = path.join(CORPUS_DIR, 'build');
+  execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', build], { cwd: root, stdio: 'inherit' });
+  return build;
+}
+
 /** Writes one aggregate report of about `megabytes` MB without holding it in memory. */
 export function writeHugeReport(file: string, megabytes: number): { records: number; bytes: number } {
   const recordBytes = 650;
@@ -124,10 +135,7 @@ export async function benchHugeReport(megabytes = 200): Promise<{ mb: number; re
   const { records, bytes } = writeHugeReport(file, megabytes);
   const scratch = await scratchDatabase();
   try {
-    // Measure the program as shipped (compiled, as in the container), not through the dev-time loader.
-    const root = path.resolve(import.meta.dirname, '..');
-    const build = path.join(CORPUS_DIR, 'build');
-    execFileSync(path.join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json', '--outDir', build], { cwd: root, stdio: 'inherit' });
+    const build = compiledProgram();
     const started = performance.now();
     const child = spawn(
       process.execPath,

@@ -8,9 +8,9 @@ import { idParam, iso, orgParams, timestamp } from '../api/schemas.js';
 import { aggregateRecords, aggregateReport } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, reportKindOf, type ReportKind } from './queries/kinds.js';
-import { listReportKeys } from './queries/list-reports.js';
+import { listReports } from './queries/list-reports.js';
 import { rawReportDocument, type RawReportDocument } from './queries/raw-document.js';
-import { reportSummaries, type ReportSummary } from './queries/report-summaries.js';
+import type { ReportSummary } from './queries/report-summaries.js';
 import { sourcesByIp } from './queries/sources.js';
 import { tlsReport } from './queries/tls-report.js';
 import { uploadReports, type UploadedReports } from './upload-reports.js';
@@ -388,7 +388,7 @@ export const reportsApi = [
       const from = query.from === undefined ? undefined : startOf(query.from);
       const to = query.to === undefined ? undefined : endOf(query.to);
       if (from && to && from >= to) throw badRequest('`from` must come before `to`.');
-      const keys = await listReportKeys(
+      const rows = await listReports(
         db,
         org.orgId,
         {
@@ -401,9 +401,7 @@ export const reportsApi = [
         },
         { limit: query.limit + 1, after: cursor ? { at: new Date(cursor[0]), kind: cursor[1], id: cursor[2] } : null },
       );
-      const page = toPage(keys, query.limit, (k) => [k.at.toISOString(), k.kind, k.id], (k) => k);
-      const items = await reportSummaries(db, org.orgId, page.items);
-      return { items: items.map(summaryOut), nextCursor: page.nextCursor };
+      return toPage(rows, query.limit, (r) => [r.at.toISOString(), r.kind, r.id], ({ at: _at, ...summary }) => summaryOut(summary));
     },
   }),
   orgRoute({

@@ -11,9 +11,9 @@ import { AggregateReportView, FailureReportView, NoReports, RawDocument, ReportF
 import { aggregateRecords, aggregateReport, type AggregateRecordDetail } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, type ReportKind } from './queries/kinds.js';
-import { listReportKeys, type ReportListFilter, type ReportListKey } from './queries/list-reports.js';
+import { listReports, type ReportListFilter, type ReportListKey } from './queries/list-reports.js';
 import { rawReportDocument } from './queries/raw-document.js';
-import { reportSummaries, type ReportSummary } from './queries/report-summaries.js';
+import type { ReportSummary } from './queries/report-summaries.js';
 import { tlsReport } from './queries/tls-report.js';
 import { rawPreview, type RawPreview } from './raw-preview.js';
 
@@ -163,10 +163,11 @@ export function reportPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
       const all: ReportSummary[] = [];
       let after: ReportListKey | null = null;
       while (all.length < DOWNLOAD_LIMIT) {
-        const keys = await listReportKeys(db, org.orgId, parsed.filter, { limit: Math.min(1000, DOWNLOAD_LIMIT - all.length), after, direction });
-        all.push(...(await reportSummaries(db, org.orgId, keys)));
-        if (keys.length < 1000) break;
-        after = keys[keys.length - 1]!;
+        const rows = await listReports(db, org.orgId, parsed.filter, { limit: Math.min(1000, DOWNLOAD_LIMIT - all.length), after, direction });
+        all.push(...rows);
+        const last = rows[rows.length - 1];
+        if (rows.length < 1000 || !last) break;
+        after = { at: last.at, kind: last.kind, id: last.id };
       }
       return tableDownload(c, `reports-${new Date().toISOString().slice(0, 10)}`, format, columns, all);
     }
@@ -178,13 +179,13 @@ export function reportPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
       if (error instanceof BadCursor) return badLink(c);
       throw error;
     }
-    const keys = await listReportKeys(db, org.orgId, parsed.filter, {
+    const listed = await listReports(db, org.orgId, parsed.filter, {
       limit: LIST_PAGE + 1,
       after: cursor ? { at: new Date(cursor[0]), kind: cursor[1], id: cursor[2] } : null,
       direction,
     });
-    const page = toPage(keys, LIST_PAGE, (k) => [k.at.toISOString(), k.kind, k.id], (k) => k);
-    const rows = await reportSummaries(db, org.orgId, page.items);
+    const page = toPage(listed, LIST_PAGE, (r) => [r.at.toISOString(), r.kind, r.id], (r) => r);
+    const rows = page.items;
 
     return renderOrgPage(
       c,
