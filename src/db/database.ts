@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
@@ -48,9 +49,38 @@ const pgTypes = {
 
 const pgliteParsers = { [DATE]: identity };
 
+/** Distinct statements one connection keeps prepared; beyond it, statements are planned each time. */
+const PREPARED_PER_CONNECTION = 200;
+const PREPARED_MAX_TEXT = 16 * 1024;
+
+/**
+ * Sends parameterised statements as named prepared statements, so PostgreSQL parses and plans each
+ * one once per connection instead of on every request: planning the report list cost about as
+ * much as running it. Statements without parameters (BEGIN, COMMIT), very long ones, and any past
+ * the per-connection budget go as before. Prepared statements outlive schema changes badly, which
+ * is fine here: migrations run before the server takes requests.
+ */
+function preparePooledStatements(client: pg.PoolClient): void {
+  const names = new Map<string, string>();
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (text: unknown, values?: unknown, ...rest: unknown[]) => {
+    if (typeof text !== 'string' || !Array.isArray(values) || values.length === 0 || text.length > PREPARED_MAX_TEXT || rest.length > 0) {
+      return query(text, values, ...rest);
+    }
+    let name = names.get(text);
+    if (name === undefined) {
+      if (names.size >= PREPARED_PER_CONNECTION) return query(text, values);
+      name = `dmw_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      names.set(text, name);
+    }
+    return query({ name, text, values });
+  };
+}
+
 export async function openDatabase(config: Config['database']): Promise<Database> {
   if (config.kind === 'postgres') {
     const pool = new pg.Pool({ connectionString: config.url, max: config.poolSize, types: pgTypes });
+    pool.on('connect', preparePooledStatements);
     pool.on('error', () => {
       // An idle client lost its connection; the pool replaces it on next use.
     });

@@ -1,0 +1,27 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describePostgres, openTestDatabase, type TestDatabase } from '../helpers/db.js';
+
+describePostgres('statements with parameters on PostgreSQL', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await openTestDatabase('postgres');
+  });
+  afterAll(() => database.close());
+
+  it('are prepared once per connection and reused, with the right answers', async () => {
+    const prepared = await database.db.transaction().execute(async (trx) => {
+      const answers = [];
+      for (const slug of ['default', 'missing', 'default']) {
+        answers.push(await trx.selectFrom('organization').select('slug').where('slug', '=', slug).executeTakeFirst());
+      }
+      expect(answers).toEqual([{ slug: 'default' }, undefined, { slug: 'default' }]);
+      return (await sql<{ name: string; statement: string }>`select name, statement from pg_prepared_statements`.execute(trx)).rows;
+    });
+    const ours = prepared.filter((p) => p.statement.includes('from "organization"'));
+    expect(ours).toHaveLength(1);
+    expect(ours[0]!.name).toMatch(/^dmw_[0-9a-f]{24}$/);
+    // Statements without parameters are not prepared.
+    expect(prepared.some((p) => /pg_prepared_statements/.test(p.statement))).toBe(false);
+  });
+});
