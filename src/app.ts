@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { analyticsPages } from './analytics/web.js';
 import { auditPages } from './audit/web.js';
 import { openApiDocument } from './api/openapi.js';
+import { domainPages } from './domains/web.js';
 import { renderApiReference } from './api/reference.js';
 import { apiRouter } from './api/router.js';
 import { apiRoutes } from './api/routes.js';
@@ -85,6 +86,7 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
   app.use('/o/:org', requireOrgMember(db));
   app.use('/o/:org/*', requireOrgMember(db));
   app.route('/', analyticsPages({ db, clock }));
+  app.route('/', domainPages({ db, config, clock }));
   app.route('/', mailboxPages({ db, keyring: deps.keyring }));
   app.route('/', organizationPages({ db, mailer: deps.mailer, config, clock }));
   app.route('/', auditPages({ db }));

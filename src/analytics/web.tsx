@@ -141,6 +141,9 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
               <p>DMARC Watch shows what receivers report about mail sent as your domains. To get the first reports:</p>
               <ol>
                 <li>
+                  <a href={`${base}/domains`}>Add your domains</a> (and, if you like, prove you own them with a DNS record).
+                </li>
+                <li>
                   Publish a DMARC record with <code>rua=mailto:</code> an address you control (for example <code>v=DMARC1; p=none; rua=mailto:dmarc@yourdomain</code>).
                 </li>
                 <li>

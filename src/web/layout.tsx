@@ -12,10 +12,11 @@ export interface OrgNav {
   section: OrgSection;
 }
 
-export type OrgSection = 'overview' | 'reports' | 'sources' | 'mailboxes' | 'upload' | 'ingest' | 'settings' | 'audit';
+export type OrgSection = 'overview' | 'domains' | 'reports' | 'sources' | 'mailboxes' | 'upload' | 'ingest' | 'settings' | 'audit';
 
 const SECTIONS: Array<{ key: OrgSection; label: string; path: string }> = [
   { key: 'overview', label: 'Overview', path: '' },
+  { key: 'domains', label: 'Domains', path: '/domains' },
   { key: 'reports', label: 'Reports', path: '/reports' },
   { key: 'mailboxes', label: 'Mailboxes', path: '/mailboxes' },
   { key: 'upload', label: 'Upload', path: '/upload' },

@@ -64,7 +64,7 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
     await screenshot(page, 'overview');
 
     // Sorting by domain puts shop.example last when descending.
-    await page.getByRole('link', { name: 'Domain' }).click();
+    await page.getByRole('link', { name: 'Domain', exact: true }).click();
     await expect(rows.first().textContent()).resolves.toContain('shop.example');
 
     await page.getByRole('link', { name: 'example.com', exact: true }).click();
