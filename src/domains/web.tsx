@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import { sharedDnsResolver } from '../lib/dns.js';
+import { TextField } from '../web/components/text-field.js';
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { addDomain, checkDomainProof, deleteDomain, DomainExistsError, findDomain, listDomains, viewDomain, type DomainView } from './manage.js';
@@ -32,16 +33,15 @@ function DomainsPage(props: { c: C; domains: DomainView[]; canWrite: boolean; ca
       {props.canWrite ? (
         <form class="stack" method="post" action={`${base}/domains`}>
           <CsrfField token={csrf} />
-          <label for="domain-name">
-            Add a domain
-            <span class="hint">The domain in your From: addresses, such as example.com. Internationalised names are fine.</span>
-          </label>
-          <input type="text" id="domain-name" name="name" required maxlength={253} value={props.name ?? ''} aria-invalid={props.problem ? 'true' : undefined} aria-describedby={props.problem ? 'domain-problem' : undefined} />
-          {props.problem ? (
-            <p id="domain-problem" class="error">
-              {props.problem}
-            </p>
-          ) : null}
+          <TextField
+            id="domain-name"
+            name="name"
+            label="Add a domain"
+            hint="The domain in your From: addresses, such as example.com. Internationalised names are fine."
+            value={props.name ?? ''}
+            problem={props.problem}
+            maxlength={253}
+          />
           <button type="submit">Add domain</button>
         </form>
       ) : (

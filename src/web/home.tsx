@@ -5,6 +5,7 @@ import type { WebEnv } from '../http/env.js';
 import { requireUser } from '../http/require-user.js';
 import { organizationsOf } from '../orgs/memberships.js';
 import { createOrganization } from '../orgs/organizations.js';
+import { TextField } from './components/text-field.js';
 import { CsrfField, renderPage } from './layout.js';
 
 function NewOrganization(props: { csrf: string | null; first: boolean; problem?: string; name?: string }) {
@@ -19,16 +20,7 @@ function NewOrganization(props: { csrf: string | null; first: boolean; problem?:
       ) : null}
       <form class="stack" method="post" action="/orgs/new">
         <CsrfField token={props.csrf} />
-        <label for="name">
-          Organisation name
-          <span class="hint">Your company or team, for example "Example Ltd". You can rename it later.</span>
-        </label>
-        <input type="text" id="name" name="name" required maxlength={100} value={props.name ?? ''} aria-invalid={props.problem ? 'true' : undefined} aria-describedby={props.problem ? 'name-problem' : undefined} />
-        {props.problem ? (
-          <p id="name-problem" class="error">
-            {props.problem}
-          </p>
-        ) : null}
+        <TextField id="name" name="name" label="Organisation name" hint={'Your company or team, for example "Example Ltd". You can rename it later.'} value={props.name ?? ''} problem={props.problem} maxlength={100} />
         <button type="submit">Create organisation</button>
       </form>
     </>
