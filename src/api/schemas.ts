@@ -6,7 +6,8 @@ export const timestamp = z.iso.datetime().describe('ISO 8601 time in UTC.');
 export function iso(date: Date): string;
 export function iso(date: Date | null): string | null;
 export function iso(date: Date | null): string | null {
-  return date === null ? null : new Date(date).toISOString();
+  if (date === null) return null;
+  return date instanceof Date ? date.toISOString() : new Date(date).toISOString();
 }
 
 /** A numeric id in a path: positive, within bigint range as JavaScript reads it. */
