@@ -7,6 +7,7 @@ import * as m0005 from './0005_domain_proof.js';
 import * as m0006 from './0006_source_enrichment.js';
 import * as m0007 from './0007_domain_daily.js';
 import * as m0008 from './0008_source_evidence.js';
+import * as m0009 from './0009_source_history_index.js';
 
 /** Static index: migrations run in key order; a name, once shipped, never changes. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006_source_enrichment': m0006,
   '0007_domain_daily': m0007,
   '0008_source_evidence': m0008,
+  '0009_source_history_index': m0009,
 };
