@@ -9,7 +9,7 @@ import { importPaths } from '../src/ingest/sources/files.js';
 import { silentLogger } from '../src/lib/logger.js';
 import { defaultOrgId } from '../src/orgs/default-org.js';
 import { DEFAULT_LIMITS } from '../src/reports/types.js';
-import { freePort } from '../test/helpers/cli.js';
+import { freePort, waitForServer } from '../test/helpers/cli.js';
 import { compiledProgram, CORPUS_DIR, scratchDatabase, writeCorpus } from './ingest.js';
 
 export interface ApiFigures {
@@ -21,21 +21,6 @@ export interface ApiFigures {
   connections: number;
   reports: number;
   path: string;
-}
-
-async function waitForHealth(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`dmarcwatch serve exited with ${child.exitCode}`);
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error('dmarcwatch serve did not become healthy within 60 s');
 }
 
 /** wrk's latency line ("99%  12.34ms") in milliseconds. */
@@ -101,7 +86,8 @@ export async function benchApi(options: { reports?: number; seconds?: number; co
       stdio: ['ignore', 'ignore', fs.openSync(path.join(CORPUS_DIR, 'api-server.log'), 'w')],
     });
     const base = `http://127.0.0.1:${port}`;
-    await waitForHealth(base, child);
+    const health = await waitForServer(`${base}/healthz`, child);
+    if (!health.ok) throw new Error(`dmarcwatch serve is not healthy: ${health.status} ${await health.text()}`);
     const apiPath = '/api/v1/orgs/default/reports?limit=50';
     const check = await fetch(`${base}${apiPath}`, { headers: { authorization: `Bearer ${key}` } });
     if (!check.ok) throw new Error(`${apiPath} answered ${check.status}: ${await check.text()}`);

@@ -13,6 +13,11 @@ export const PASS_RATE_CONCERN = 0.9;
 /** Messages in the period below which a rate says little. */
 const MIN_VOLUME = 20;
 
+/** `part` as a share of `whole`, one decimal ("12.5%"); "no data" when there is no whole. */
+export function shareOf(part: number, whole: number): string {
+  return whole === 0 ? 'no data' : `${((part / whole) * 100).toFixed(1)}%`;
+}
+
 export function percent(rate: number | null, digits = 1): string {
   if (rate === null) return 'no data';
   const value = rate * 100;

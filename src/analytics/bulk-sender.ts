@@ -1,3 +1,4 @@
+import { shareOf } from './attention.js';
 import type { PublishedPolicy } from './published-policy.js';
 import type { ReverseDnsCoverage } from './reverse-dns-coverage.js';
 
@@ -20,10 +21,6 @@ export interface DomainTotals {
 /** Below this share a requirement is not met: the rest is usually forwarding and stray sources. */
 const MOSTLY = 0.98;
 
-function share(part: number, whole: number): string {
-  return `${((part / whole) * 100).toFixed(1)}%`;
-}
-
 /**
  * Gmail, Yahoo and Microsoft's requirements for bulk senders (5,000+ messages a day), as far as
  * DMARC reports can show them. Spam rates and one-click unsubscribe are not in reports, so they
@@ -41,17 +38,17 @@ export function bulkSenderChecklist(totals: DomainTotals, policy: PublishedPolic
     {
       requirement: 'Mail is signed with DKIM, aligned with the From: domain',
       state: rate(totals.dkimPass),
-      evidence: none ? 'No mail reported in this period.' : `${share(totals.dkimPass, totals.messages)} of messages passed DKIM aligned.`,
+      evidence: none ? 'No mail reported in this period.' : `${shareOf(totals.dkimPass, totals.messages)} of messages passed DKIM aligned.`,
     },
     {
       requirement: 'Mail passes SPF',
       state: rate(totals.spfPass),
-      evidence: none ? 'No mail reported in this period.' : `${share(totals.spfPass, totals.messages)} of messages passed SPF aligned.`,
+      evidence: none ? 'No mail reported in this period.' : `${shareOf(totals.spfPass, totals.messages)} of messages passed SPF aligned.`,
     },
     {
       requirement: 'Mail passes DMARC (SPF or DKIM aligned)',
       state: rate(totals.pass),
-      evidence: none ? 'No mail reported in this period.' : `${share(totals.pass, totals.messages)} of messages passed DMARC.`,
+      evidence: none ? 'No mail reported in this period.' : `${shareOf(totals.pass, totals.messages)} of messages passed DMARC.`,
     },
   ];
   const checked = rdns.confirmed + rdns.unconfirmed;
@@ -61,7 +58,7 @@ export function bulkSenderChecklist(totals: DomainTotals, policy: PublishedPolic
     evidence:
       checked === 0
         ? 'The sending addresses have not been looked up yet.'
-        : `${share(rdns.confirmed, checked)} of the checked volume came from addresses whose PTR name resolves back to them${rdns.unchecked > 0 ? `; ${rdns.unchecked.toLocaleString('en')} messages from addresses not checked yet` : ''}.`,
+        : `${shareOf(rdns.confirmed, checked)} of the checked volume came from addresses whose PTR name resolves back to them${rdns.unchecked > 0 ? `; ${rdns.unchecked.toLocaleString('en')} messages from addresses not checked yet` : ''}.`,
   });
   return items;
 }

@@ -52,25 +52,23 @@ export function statusOfView(view: MailboxView): { status: MailboxStatus; status
   return { status: 'ok', statusText: `The last poll worked${view.lastPollFinishedAt ? ` (${new Date(view.lastPollFinishedAt).toISOString()})` : ''}; next poll at ${next}.` };
 }
 
-/** What the audit trail keeps of a mailbox: its settings, never its secrets. */
+/** What the audit trail keeps of a mailbox: its settings (the view without its id, poll state and counters), never its secrets. */
 export function mailboxAuditView(row: MailboxRow): Record<string, unknown> {
-  return {
-    name: row.name,
-    protocol: row.protocol,
-    host: row.host,
-    port: row.port,
-    tlsMode: row.tls_mode,
-    customCa: row.ca_pem !== null,
-    username: row.username,
-    authMethod: row.auth_method,
-    oauthProvider: row.oauth_provider,
-    folder: row.folder,
-    afterProcessing: row.after_processing,
-    processedFolder: row.processed_folder,
-    invalidFolder: row.invalid_folder,
-    pollIntervalMinutes: Math.round(row.poll_interval_seconds / 60),
-    paused: row.paused,
-  };
+  const {
+    id: _id,
+    hasPassword: _hasPassword,
+    needsReauth: _needsReauth,
+    nextPollAt: _nextPollAt,
+    lastPollFinishedAt: _lastPollFinishedAt,
+    lastOutcome: _lastOutcome,
+    lastError: _lastError,
+    consecutiveFailures: _consecutiveFailures,
+    messagesProcessed: _messagesProcessed,
+    messagesInvalid: _messagesInvalid,
+    reportsStored: _reportsStored,
+    ...settings
+  } = viewMailbox(row);
+  return settings;
 }
 
 /** The fields that differ, as `{ field: { before, after } }`. */

@@ -1,4 +1,5 @@
 import { Hono, type Context } from 'hono';
+import { shareOf } from '../analytics/attention.js';
 import type { Kysely } from 'kysely';
 import { lastDays, type DayPeriod } from '../analytics/period.js';
 import { roleAllows } from '../auth/roles.js';
@@ -16,10 +17,6 @@ import { decideSource, decisionsOf, NOTE_MAX, normaliseIp, subjectKey, undoSourc
 import { sourceDetail, type SourceRecordView, type SourceReport } from './source-detail.js';
 
 const PERIODS = [7, 30, 90, 365] as const;
-
-function percent(part: number, whole: number): string {
-  return whole === 0 ? 'no data' : `${((part / whole) * 100).toFixed(1)}%`;
-}
 
 function count(n: number): string {
   return n.toLocaleString('en');
@@ -68,7 +65,7 @@ export function sourceViewColumns(base: string): Column<SourceView>[] {
       render: (s) => <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} pending={s.evidence.status === 'pending'} />,
     },
     { key: 'messages', label: 'Messages', sortable: true, value: (s) => s.messages, render: (s) => count(s.messages), numeric: true },
-    { key: 'pass', label: 'DMARC pass', value: (s) => s.dmarcPass, render: (s) => `${count(s.dmarcPass)} (${percent(s.dmarcPass, s.messages)})`, numeric: true },
+    { key: 'pass', label: 'DMARC pass', value: (s) => s.dmarcPass, render: (s) => `${count(s.dmarcPass)} (${shareOf(s.dmarcPass, s.messages)})`, numeric: true },
     { key: 'fail', label: 'Fail', value: (s) => s.dmarcFail, render: (s) => count(s.dmarcFail), numeric: true },
     { key: 'quarantine', label: 'Quarantined', value: (s) => s.quarantine, render: (s) => count(s.quarantine), numeric: true },
     { key: 'reject', label: 'Rejected', value: (s) => s.reject, render: (s) => count(s.reject), numeric: true },
@@ -106,7 +103,7 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
       ),
     },
     { key: 'messages', label: 'Messages', value: (g) => g.messages, render: (g) => count(g.messages), numeric: true },
-    { key: 'pass', label: 'DMARC pass', value: (g) => g.dmarcPass, render: (g) => percent(g.dmarcPass, g.messages), numeric: true },
+    { key: 'pass', label: 'DMARC pass', value: (g) => g.dmarcPass, render: (g) => shareOf(g.dmarcPass, g.messages), numeric: true },
   ];
   return (
     <>
@@ -335,7 +332,7 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
             <span class="figure">{count(h.messages)}</span> messages reported
           </div>
           <div class="card">
-            <span class="figure">{percent(h.pass, h.messages)}</span> passed DMARC
+            <span class="figure">{shareOf(h.pass, h.messages)}</span> passed DMARC
           </div>
           <div class="card">
             <span class="figure">{count(h.quarantine + h.reject)}</span> quarantined or rejected

@@ -3,19 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, ROOT, runDmarcwatch } from '../helpers/cli.js';
-
-async function waitForHealth(url: string, child: ChildProcess): Promise<Response> {
-  for (let i = 0; i < 300; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode}`);
-    try {
-      return await fetch(url);
-    } catch {
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  throw new Error('server did not answer');
-}
+import { freePort, ROOT, runDmarcwatch, waitForServer } from '../helpers/cli.js';
 
 describe('starting with PostgreSQL', () => {
   it('refuses to start without a key, or with a malformed one, saying what to do', async () => {
@@ -58,7 +46,7 @@ describe('npm start on the embedded database', () => {
   });
 
   it('serves /healthz with the database status', async () => {
-    const response = await waitForHealth(`http://127.0.0.1:${port}/healthz`, child);
+    const response = await waitForServer(`http://127.0.0.1:${port}/healthz`, child);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ status: 'ok', database: 'pglite' });
     expect(stderr).toMatch(/"msg":"migration applied","migration":"0001_reports"/);
