@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isoString } from '../lib/iso-time.js';
 
 /** Timestamps leave the API as ISO 8601 strings in UTC. */
 export const timestamp = z.iso.datetime().describe('ISO 8601 time in UTC.');
@@ -7,7 +8,7 @@ export function iso(date: Date): string;
 export function iso(date: Date | null): string | null;
 export function iso(date: Date | null): string | null {
   if (date === null) return null;
-  return date instanceof Date ? date.toISOString() : new Date(date).toISOString();
+  return isoString(date instanceof Date ? date : new Date(date));
 }
 
 /** A numeric id in a path: positive, within bigint range as JavaScript reads it. */

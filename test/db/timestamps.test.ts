@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { openDatabase } from '../../src/db/database.js';
 import { describePostgres, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 // The pg driver's parser is ours (src/db/database.ts); PGlite parses timestamps itself.
@@ -34,5 +35,20 @@ describePostgres('timestamptz values read back through the pg driver', () => {
     const row = (await sql<{ inf: unknown; bc: Date }>`select 'infinity'::timestamptz as inf, '0044-03-15 12:00:00+00 BC'::timestamptz as bc`.execute(database.db)).rows[0]!;
     expect(row.inf === Infinity || String(row.inf) === 'infinity').toBe(true);
     expect(new Date(row.bc).getUTCFullYear()).toBe(-43);
+  });
+
+  it('counts calendar days in UTC even when the server or the connection defaults to another zone', async () => {
+    const url = new URL(database.url);
+    url.searchParams.set('options', '-c TimeZone=Pacific/Kiritimati');
+    const zoned = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: 2 });
+    try {
+      const row = (
+        await sql<{ zone: string; day: string; text: string }>`select current_setting('TimeZone') as zone,
+          '2026-11-22T23:30:00Z'::timestamptz::date::text as day, '2026-11-22T23:30:00Z'::timestamptz::text as text`.execute(zoned.db)
+      ).rows[0]!;
+      expect(row).toEqual({ zone: 'UTC', day: '2026-11-22', text: '2026-11-22 23:30:00+00' });
+    } finally {
+      await zoned.close();
+    }
   });
 });

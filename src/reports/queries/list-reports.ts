@@ -1,4 +1,5 @@
-import { sql, type Expression, type Kysely, type SqlBool } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
 import { normalizeDomain, type ReportKind } from './kinds.js';
 import type { ReportSummary } from './report-summaries.js';
@@ -23,195 +24,152 @@ export interface ReportListKey {
   id: number;
 }
 
-/**
- * One page of an organisation's reports of every kind (or one kind), newest end of range first
- * (or oldest first with `direction: 'asc'`). Selects up to `limit`
- * keys after `after` (null when the filter excludes every kind).
- */
-function reportKeysQuery(
-  db: Kysely<DB>,
-  orgId: number,
-  filter: ReportListFilter,
-  page: { limit: number; after: ReportListKey | null; direction?: 'asc' | 'desc' },
-) {
-  const direction = page.direction ?? 'desc';
-  const past = direction === 'desc' ? sql.raw('<') : sql.raw('>');
-  const kinds: ReportKind[] = filter.kind ? [filter.kind] : ['aggregate', 'tls', 'failure'];
-  const domain = filter.domain === undefined ? undefined : normalizeDomain(filter.domain);
-  const reporter = filter.reporter === undefined ? undefined : filter.reporter.trim().toLowerCase();
-  const after = page.after;
-  const before = (at: Expression<unknown>, kind: ReportKind, id: Expression<unknown>) =>
-    after === null ? sql<SqlBool>`true` : sql<SqlBool>`(${at}, ${kind}::text, ${id}) ${past} (${after.at}::timestamptz, ${after.kind}::text, ${after.id}::bigint)`;
-  const from = filter.from;
-  const to = filter.to;
-
-  const parts = [];
-  if (kinds.includes('aggregate')) {
-    let q = db
-      .selectFrom('aggregate_report as r')
-      .select([sql<ReportKind>`'aggregate'::text`.as('kind'), 'r.id', 'r.end_at as at'])
-      .where('r.org_id', '=', orgId)
-      .where(before(sql.ref('r.end_at'), 'aggregate', sql.ref('r.id')));
-    if (domain !== undefined) q = q.where('r.policy_domain', '=', domain);
-    if (reporter !== undefined) q = q.where('r.reporter_key', '=', reporter);
-    if (from) q = q.where('r.end_at', '>=', from);
-    if (to) q = q.where('r.begin_at', '<', to);
-    if (filter.failures !== undefined) {
-      const failing = sql<SqlBool>`exists (select 1 from aggregate_record f where f.report_id = r.id and f.org_id = r.org_id
-        and f.message_count > 0 and f.dkim_eval is distinct from 'pass' and f.spf_eval is distinct from 'pass')`;
-      q = q.where(filter.failures ? failing : sql<SqlBool>`not ${failing}`);
-    }
-    parts.push(q.orderBy('r.end_at', direction).orderBy('r.id', direction).limit(page.limit));
-  }
-  if (kinds.includes('tls')) {
-    let q = db
-      .selectFrom('tls_report as r')
-      .select([sql<ReportKind>`'tls'::text`.as('kind'), 'r.id', 'r.end_at as at'])
-      .where('r.org_id', '=', orgId)
-      .where(before(sql.ref('r.end_at'), 'tls', sql.ref('r.id')));
-    if (domain !== undefined) {
-      q = q.where(sql<SqlBool>`exists (select 1 from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id and p.policy_domain = ${domain})`);
-    }
-    if (reporter !== undefined) q = q.where('r.reporter_key', '=', reporter);
-    if (from) q = q.where('r.end_at', '>=', from);
-    if (to) q = q.where('r.begin_at', '<', to);
-    if (filter.failures !== undefined) q = q.where('r.failed_sessions', filter.failures ? '>' : '=', 0);
-    parts.push(q.orderBy('r.end_at', direction).orderBy('r.id', direction).limit(page.limit));
-  }
-  if (kinds.includes('failure') && reporter === undefined && filter.failures !== false) {
-    const at = failureReportTime('r');
-    let q = db
-      .selectFrom('failure_report as r')
-      .select([sql<ReportKind>`'failure'::text`.as('kind'), 'r.id', at.as('at')])
-      .where('r.org_id', '=', orgId)
-      .where(before(at, 'failure', sql.ref('r.id')));
-    if (domain !== undefined) q = q.where('r.reported_domain', '=', domain);
-    if (from) q = q.where(at, '>=', from);
-    if (to) q = q.where(at, '<', to);
-    parts.push(q.orderBy(at, direction).orderBy('r.id', direction).limit(page.limit));
-  }
-  if (parts.length === 0) return null;
-
-  // Each part is already cut to `limit` rows in its own order; the union keeps the best of them.
-  const [first, ...rest] = parts.map((part, i) => db.selectFrom(part.as(`k${i}`)).selectAll());
-  let union = first!;
-  for (const part of rest) union = union.unionAll(part);
-  return db
-    .selectFrom(union.as('u'))
-    .select(['u.kind', 'u.id', 'u.at'])
-    .orderBy('u.at', direction)
-    .orderBy('u.kind', direction)
-    .orderBy('u.id', direction)
-    .limit(page.limit);
+export interface ReportListPage {
+  limit: number;
+  after: ReportListKey | null;
+  direction?: 'asc' | 'desc';
 }
 
-interface ReportListDbRow {
+/** One row of the list, whatever its kind: the columns of the other kinds are null. */
+interface ReportListRow {
   kind: ReportKind;
   id: number;
   at: Date;
-  reporter_org: string | null;
+  reporter: string | null;
   reporter_email: string | null;
-  a_external_id: string | null;
-  policy_domain: string | null;
+  external_id: string | null;
+  domain: string | null;
   policy_p: string | null;
-  a_begin: Date | null;
-  a_end: Date | null;
-  a_created: Date | null;
+  begin_at: Date | null;
+  end_at: Date | null;
+  created_at: Date;
   message_count: number | null;
   record_count: number | null;
   warning_count: number | null;
-  organization_name: string | null;
-  t_external_id: string | null;
-  t_begin: Date | null;
-  t_end: Date | null;
-  t_created: Date | null;
   successful_sessions: number | null;
   failed_sessions: number | null;
   domains: string[] | null;
-  reported_domain: string | null;
   source_ip: string | null;
   feedback_type: string | null;
   auth_failure: string | null;
   delivery_result: string | null;
-  f_created: Date | null;
 }
 
+const and = (conditions: RawBuilder<unknown>[]) => sql.join(conditions, sql` and `);
+
 /**
- * A page of the list with every report's list fields, in one statement: the keys of the page,
- * then the report rows they name. What the API and the pages show; `at` is the sort key.
+ * A page of the list with every report's list fields, in one statement: each kind's newest (or
+ * oldest) `limit` rows after the cursor, read straight from its own table by its (org, time) index,
+ * then the best `limit` of their union. Each part carries its own columns, so no row is looked up
+ * twice; `at` is the sort key.
  */
-export async function listReports(
-  db: Kysely<DB>,
-  orgId: number,
-  filter: ReportListFilter,
-  page: { limit: number; after: ReportListKey | null; direction?: 'asc' | 'desc' },
-): Promise<Array<ReportSummary & { at: Date }>> {
-  const keys = reportKeysQuery(db, orgId, filter, page);
-  if (keys === null) return [];
-  const direction = sql.raw(page.direction === 'asc' ? 'asc' : 'desc');
-  const result = await sql<ReportListDbRow>`
-    with page as (${keys})
-    select page.kind, page.id, page.at,
-           a.reporter_org, a.reporter_email, a.external_id as a_external_id, a.policy_domain, a.policy_p,
-           a.begin_at as a_begin, a.end_at as a_end, a.created_at as a_created, a.message_count, a.record_count,
-           cardinality(a.warnings) as warning_count,
-           t.organization_name, t.external_id as t_external_id, t.begin_at as t_begin, t.end_at as t_end, t.created_at as t_created,
-           t.successful_sessions, t.failed_sessions,
-           case when t.id is not null then
-             array(select distinct p.policy_domain from tls_report_policy p where p.report_id = t.id and p.org_id = t.org_id order by 1)
-           end as domains,
-           f.reported_domain, f.source_ip, f.feedback_type, f.auth_failure, f.delivery_result, f.created_at as f_created
-    from page
-    left join aggregate_report a on page.kind = 'aggregate' and a.id = page.id and a.org_id = ${orgId}
-    left join tls_report t on page.kind = 'tls' and t.id = page.id and t.org_id = ${orgId}
-    left join failure_report f on page.kind = 'failure' and f.id = page.id and f.org_id = ${orgId}
-    order by page.at ${direction}, page.kind ${direction}, page.id ${direction}`.execute(db);
+export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<Array<ReportSummary & { at: Date }>> {
+  const direction = page.direction ?? 'desc';
+  const order = sql.raw(direction);
+  const past = sql.raw(direction === 'desc' ? '<' : '>');
+  const kinds: ReportKind[] = filter.kind ? [filter.kind] : ['aggregate', 'tls', 'failure'];
+  const domain = filter.domain === undefined ? undefined : normalizeDomain(filter.domain);
+  const reporter = filter.reporter === undefined ? undefined : filter.reporter.trim().toLowerCase();
+  const { from, to, failures } = filter;
+  const after = page.after;
+  const limit = page.limit;
+  const afterCursor = (at: RawBuilder<unknown>, kind: ReportKind) =>
+    after === null ? [] : [sql`(${at}, ${kind}::text, r.id) ${past} (${after.at}::timestamptz, ${after.kind}::text, ${after.id}::bigint)`];
+
+  const parts: RawBuilder<unknown>[] = [];
+  if (kinds.includes('aggregate')) {
+    const where = [sql`r.org_id = ${orgId}`, ...afterCursor(sql`r.end_at`, 'aggregate')];
+    if (domain !== undefined) where.push(sql`r.policy_domain = ${domain}`);
+    if (reporter !== undefined) where.push(sql`r.reporter_key = ${reporter}`);
+    if (from) where.push(sql`r.end_at >= ${from}`);
+    if (to) where.push(sql`r.begin_at < ${to}`);
+    if (failures !== undefined) {
+      const failing = sql`exists (select 1 from aggregate_record f where f.report_id = r.id and f.org_id = r.org_id
+        and f.message_count > 0 and f.dkim_eval is distinct from 'pass' and f.spf_eval is distinct from 'pass')`;
+      where.push(failures ? failing : sql`not ${failing}`);
+    }
+    parts.push(sql`(select 'aggregate'::text as kind, r.id, r.end_at as at, r.reporter_org as reporter, r.reporter_email, r.external_id,
+        r.policy_domain as domain, r.policy_p, r.begin_at, r.end_at, r.created_at, r.message_count, r.record_count,
+        cardinality(r.warnings) as warning_count, null::int8 as successful_sessions, null::int8 as failed_sessions, null::text[] as domains,
+        null::text as source_ip, null::text as feedback_type, null::text as auth_failure, null::text as delivery_result
+      from aggregate_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
+  }
+  if (kinds.includes('tls')) {
+    const where = [sql`r.org_id = ${orgId}`, ...afterCursor(sql`r.end_at`, 'tls')];
+    if (domain !== undefined) where.push(sql`exists (select 1 from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id and p.policy_domain = ${domain})`);
+    if (reporter !== undefined) where.push(sql`r.reporter_key = ${reporter}`);
+    if (from) where.push(sql`r.end_at >= ${from}`);
+    if (to) where.push(sql`r.begin_at < ${to}`);
+    if (failures !== undefined) where.push(failures ? sql`r.failed_sessions > 0` : sql`r.failed_sessions = 0`);
+    parts.push(sql`(select 'tls'::text as kind, r.id, r.end_at as at, r.organization_name as reporter, null::text as reporter_email, r.external_id,
+        null::text as domain, null::text as policy_p, r.begin_at, r.end_at, r.created_at, null::int8 as message_count, null::int4 as record_count,
+        null::int4 as warning_count, r.successful_sessions, r.failed_sessions,
+        array(select distinct p.policy_domain from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id order by 1) as domains,
+        null::text as source_ip, null::text as feedback_type, null::text as auth_failure, null::text as delivery_result
+      from tls_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
+  }
+  if (kinds.includes('failure') && reporter === undefined && failures !== false) {
+    const at = failureReportTime('r');
+    const where = [sql`r.org_id = ${orgId}`, ...afterCursor(at, 'failure')];
+    if (domain !== undefined) where.push(sql`r.reported_domain = ${domain}`);
+    if (from) where.push(sql`${at} >= ${from}`);
+    if (to) where.push(sql`${at} < ${to}`);
+    parts.push(sql`(select 'failure'::text as kind, r.id, ${at} as at, null::text as reporter, null::text as reporter_email, null::text as external_id,
+        r.reported_domain as domain, null::text as policy_p, null::timestamptz as begin_at, null::timestamptz as end_at, r.created_at,
+        null::int8 as message_count, null::int4 as record_count, null::int4 as warning_count, null::int8 as successful_sessions,
+        null::int8 as failed_sessions, null::text[] as domains, r.source_ip, r.feedback_type, r.auth_failure, r.delivery_result
+      from failure_report r where ${and(where)} order by ${at} ${order}, r.id ${order} limit ${limit})`);
+  }
+  if (parts.length === 0) return [];
+
+  // Each part is already cut to `limit` rows in its own order; the union keeps the best of them.
+  const result = await sql<ReportListRow>`select * from (${sql.join(parts, sql` union all `)}) u
+    order by u.at ${order}, u.kind ${order}, u.id ${order} limit ${limit}`.execute(db);
   return result.rows.map(summaryOfRow);
 }
 
-function summaryOfRow(r: ReportListDbRow): ReportSummary & { at: Date } {
-  const at = new Date(r.at);
+function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
   switch (r.kind) {
     case 'aggregate':
       return {
         kind: 'aggregate',
-        at,
-        id: Number(r.id),
-        beginAt: r.a_begin as Date,
-        endAt: r.a_end as Date,
-        receivedAt: r.a_created as Date,
-        reporter: r.reporter_org ?? '',
+        at: r.at,
+        id: r.id,
+        beginAt: r.begin_at as Date,
+        endAt: r.end_at as Date,
+        receivedAt: r.created_at,
+        reporter: r.reporter ?? '',
         reporterEmail: r.reporter_email,
-        reportId: r.a_external_id ?? '',
-        domain: r.policy_domain ?? '',
+        reportId: r.external_id ?? '',
+        domain: r.domain ?? '',
         policy: r.policy_p,
-        messages: Number(r.message_count),
-        records: Number(r.record_count),
-        warnings: Number(r.warning_count),
+        messages: r.message_count ?? 0,
+        records: r.record_count ?? 0,
+        warnings: r.warning_count ?? 0,
       };
     case 'tls':
       return {
         kind: 'tls',
-        at,
-        id: Number(r.id),
-        beginAt: r.t_begin as Date,
-        endAt: r.t_end as Date,
-        receivedAt: r.t_created as Date,
-        reporter: r.organization_name ?? '',
-        reportId: r.t_external_id ?? '',
+        at: r.at,
+        id: r.id,
+        beginAt: r.begin_at as Date,
+        endAt: r.end_at as Date,
+        receivedAt: r.created_at,
+        reporter: r.reporter ?? '',
+        reportId: r.external_id ?? '',
         domains: r.domains ?? [],
-        successfulSessions: Number(r.successful_sessions),
-        failedSessions: Number(r.failed_sessions),
+        successfulSessions: r.successful_sessions ?? 0,
+        failedSessions: r.failed_sessions ?? 0,
       };
     case 'failure':
       return {
         kind: 'failure',
-        at,
-        id: Number(r.id),
-        beginAt: at,
-        endAt: at,
-        receivedAt: r.f_created as Date,
-        domain: r.reported_domain,
+        at: r.at,
+        id: r.id,
+        beginAt: r.at,
+        endAt: r.at,
+        receivedAt: r.created_at,
+        domain: r.domain,
         sourceIp: r.source_ip,
         feedbackType: r.feedback_type ?? '',
         authFailure: r.auth_failure,
