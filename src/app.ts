@@ -28,6 +28,8 @@ import { requireOrgMember } from './web/org-context.js';
 import { ingestPages } from './ingest/web.js';
 import { reportPages } from './reports/web.js';
 import { sourcePages } from './sources/pages.js';
+import { servicePages } from './services/pages.js';
+import { serviceSettingsPages } from './services/settings-pages.js';
 
 const VERSION = '0.1.0';
 
@@ -92,6 +94,8 @@ export function createApp(deps: AppDeps): Hono<WebEnv> {
   app.route('/', auditPages({ db }));
   app.route('/', reportPages({ db }));
   app.route('/', sourcePages({ db, clock }));
+  app.route('/', servicePages({ db, clock }));
+  app.route('/', serviceSettingsPages({ db, clock }));
   app.route('/', ingestPages({ db, config, logger }));
 
   app.notFound((c) => c.json({ error: { code: 'not_found', message: `No route for ${c.req.method} ${c.req.path}` } }, 404));

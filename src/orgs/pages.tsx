@@ -20,7 +20,7 @@ export const SCOPE_WORDS: Record<ApiScope, string> = {
   admin: 'Admin — also manages members, invitations and keys',
 };
 
-export type SettingsTab = 'general' | 'members' | 'invitations' | 'api-keys';
+export type SettingsTab = 'general' | 'members' | 'invitations' | 'api-keys' | 'services';
 
 /** A time as people read it on these pages, in UTC. */
 export function when(date: Date | null): string {
@@ -32,6 +32,7 @@ export function SettingsNav(props: { base: string; tab: SettingsTab; isAdmin: bo
   const tabs: Array<[SettingsTab, string, string]> = [
     ['general', 'Organisation', ''],
     ['members', 'Members', '/members'],
+    ['services', 'Sending services', '/services'],
     ...(props.isAdmin
       ? ([
           ['invitations', 'Invitations', '/invitations'],

@@ -167,8 +167,10 @@ export async function classifySources(db: Kysely<DB>, orgId: number, rows: reado
 }
 
 export interface ServiceGroup {
-  /** `forwarded`, a service id, or `unidentified`. */
+  /** `forwarded`, `service:<id>`, or `unidentified`. */
   key: string;
+  /** The service the group's sources were identified as (null for forwarded and unidentified mail). */
+  serviceId: string | null;
   label: string;
   category: string | null;
   sources: SourceView[];
@@ -189,9 +191,10 @@ export function groupByService(views: readonly SourceView[]): ServiceGroup[] {
       c.kind === 'forwarder'
         ? ['forwarded', 'Forwarded mail and mailing lists', null]
         : match
-          ? [match.service.id, match.service.name, match.service.category]
+          ? [`service:${match.service.id}`, match.service.name, match.service.category]
           : ['unidentified', 'Not identified', null];
-    const group = groups.get(key) ?? { key, label, category, sources: [], messages: 0, dmarcPass: 0 };
+    const serviceId = c.kind !== 'forwarder' && match ? match.service.id : null;
+    const group = groups.get(key) ?? { key, serviceId, label, category, sources: [], messages: 0, dmarcPass: 0 };
     group.sources.push(view);
     group.messages += view.messages;
     group.dmarcPass += view.dmarcPass;

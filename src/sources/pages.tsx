@@ -9,6 +9,7 @@ import type { IpEnrichmentView } from '../enrich/ip-cache.js';
 import type { WebEnv } from '../http/env.js';
 import { StackedBars } from '../web/components/charts.js';
 import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
+import { servicePath } from '../services/paths.js';
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
 import type { ServiceGroup, SourceView } from './classify-sources.js';
@@ -16,7 +17,8 @@ import { EVIDENCE_WINDOW_DAYS } from './evidence.js';
 import { decideSource, decisionsOf, NOTE_MAX, normaliseIp, subjectKey, undoSourceDecision, type SourceDecision } from './decisions.js';
 import { sourceDetail, type SourceRecordView, type SourceReport } from './source-detail.js';
 
-const PERIODS = [7, 30, 90, 365] as const;
+/** The periods a page of sources or services offers, in days. */
+export const PERIODS = [7, 30, 90, 365] as const;
 
 function count(n: number): string {
   return n.toLocaleString('en');
@@ -47,6 +49,12 @@ function serviceName(view: SourceView): string {
   return match ? match.service.name : 'not identified';
 }
 
+/** The service's name, linked to its page when one was identified. */
+export function ServiceLink(props: { base: string; view: SourceView }) {
+  const match = props.view.classification.service ?? props.view.classification.network;
+  return match ? <a href={servicePath(props.base, match.service.id)}>{match.service.name}</a> : <>not identified</>;
+}
+
 /** Columns of a domain's sources table (the domain page), with service and classification. */
 export function sourceViewColumns(base: string): Column<SourceView>[] {
   return [
@@ -57,7 +65,7 @@ export function sourceViewColumns(base: string): Column<SourceView>[] {
       value: (s) => hostText(s.enrichment),
       render: (s) => <span class={s.enrichment?.ptrHost && !s.enrichment.ptrConfirmed ? 'muted' : undefined}>{hostText(s.enrichment)}</span>,
     },
-    { key: 'service', label: 'Service', value: serviceName },
+    { key: 'service', label: 'Service', value: serviceName, render: (s) => <ServiceLink base={base} view={s} /> },
     {
       key: 'classification',
       label: 'Classification',
@@ -82,7 +90,7 @@ function hostText(e: IpEnrichmentView | null): string {
 /** The "sources grouped by service" table of the domain page. */
 export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base: string; caption: string }) {
   const columns: Column<ServiceGroup>[] = [
-    { key: 'service', label: 'Service', value: (g) => g.label },
+    { key: 'service', label: 'Service', value: (g) => g.label, render: (g) => (g.serviceId === null ? g.label : <a href={servicePath(props.base, g.serviceId)}>{g.label}</a>) },
     { key: 'category', label: 'Kind', value: (g) => (g.key === 'forwarded' ? 'forwarding' : g.category ?? 'unknown') },
     {
       key: 'sources',
@@ -125,7 +133,8 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
   );
 }
 
-function periodOf(c: Context<WebEnv>, now: Date): { days: number; period: DayPeriod } {
+/** The period asked for in `?days=` (one of PERIODS; 30 otherwise). */
+export function periodOf(c: Context<WebEnv>, now: Date): { days: number; period: DayPeriod } {
   const asked = Number(c.req.query('days'));
   const days = (PERIODS as readonly number[]).includes(asked) ? asked : 30;
   return { days, period: lastDays(now, days) };
@@ -226,20 +235,53 @@ function reportColumns(base: string): Column<SourceReport>[] {
   ];
 }
 
-function DecisionForm(props: { c: Context<WebEnv>; action: string; own: SourceDecision | null; applied: SourceDecision | null; canWrite: boolean; error?: string | undefined }) {
-  const { own, applied } = props;
+/** The service an address was identified as, for the decision section: its page and its own decision. */
+export interface DecisionService {
+  name: string;
+  href: string;
+  decision: SourceDecision | null;
+}
+
+function decisionWords(d: SourceDecision): string {
+  return d.decision === 'authorised' ? 'Authorised' : 'Ignored';
+}
+
+/**
+ * The decision that applies and, for members, the form that authorises, ignores or undoes one. On
+ * an address's page `service` is the service it was identified as: its decision applies unless the
+ * address has its own, which wins.
+ */
+export function DecisionForm(props: {
+  c: Context<WebEnv>;
+  action: string;
+  own: SourceDecision | null;
+  applied: SourceDecision | null;
+  canWrite: boolean;
+  error?: string | undefined;
+  service?: DecisionService | null;
+}) {
+  const { own, applied, service } = props;
+  const serviceLink = service ? <a href={service.href}>{service.name}</a> : null;
   return (
     <section aria-labelledby="decision-heading">
       <h2 id="decision-heading">Your decision</h2>
       {applied ? (
         <p>
-          {applied.decision === 'authorised' ? 'Authorised' : 'Ignored'}
-          {applied.subject.type === 'service' ? ` through its service (${applied.subject.value})` : ''} by {applied.decidedBy ?? 'a former member'} on {applied.decidedAt.toISOString().slice(0, 10)}
+          {decisionWords(applied)}
+          {applied.subject.type === 'service' && own === null ? <> through its service {serviceLink ?? `(${applied.subject.value})`}</> : null} by {applied.decidedBy ?? 'a former member'} on{' '}
+          {applied.decidedAt.toISOString().slice(0, 10)}
           {applied.note ? `: “${applied.note}”` : '.'}
         </p>
       ) : (
         <p>No decision yet. Authorise a sender that is yours (its mail then counts as authorised whatever the checks say), or ignore one you know about and do not want to be told about again.</p>
       )}
+      {own !== null && own.subject.type === 'ip' && service?.decision ? (
+        <p class="muted">
+          Its service {serviceLink} is {service.decision.decision === 'authorised' ? 'authorised' : 'ignored'}, but this address's own decision wins over the service's.
+        </p>
+      ) : own === null && applied?.subject.type === 'service' ? (
+        <p class="muted">A decision about this address itself would win over its service's.</p>
+      ) : null}
       {props.error ? (
         <p class="error" role="alert">
           {props.error}
@@ -304,6 +346,10 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
 
     const verdict = verdictOf(view, applied);
     const h = detail.history;
+    const match = view ? (view.classification.service ?? view.classification.network) : null;
+    const service = match
+      ? { name: match.service.name, href: servicePath(base, match.service.id), decision: decisions.get(subjectKey({ type: 'service', value: match.service.id })) ?? null }
+      : null;
     return renderOrgPage(
       c,
       db,
@@ -338,10 +384,10 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
             <span class="figure">{count(h.quarantine + h.reject)}</span> quarantined or rejected
           </div>
           <div class="card">
-            <span class="figure">{view ? serviceName(view) : 'unknown'}</span> service
+            <span class="figure">{view ? <ServiceLink base={base} view={view} /> : 'unknown'}</span> service
           </div>
         </div>
-        <DecisionForm c={c} action={`${sourcePath(base, ip)}/decision`} own={own} applied={applied} canWrite={roleAllows(org.role, 'write')} error={error} />
+        <DecisionForm c={c} action={`${sourcePath(base, ip)}/decision`} own={own} applied={applied} canWrite={roleAllows(org.role, 'write')} error={error} service={service} />
         <h2>Why this classification</h2>
         {view ? <EvidenceNote view={view} /> : null}
         {view ? (

@@ -21,7 +21,7 @@ function ipOf(text: string): string {
   return ip;
 }
 
-const decisionSchema = z.object({
+export const decisionSchema = z.object({
   decision: z.enum(['authorised', 'ignored']).describe('authorised: this sender is yours; ignored: known and not worth attention.'),
   note: z.string().nullable().describe('Why, in words.'),
   subject: z.object({ type: z.enum(['ip', 'service']), value: z.string() }).describe('What the decision is about: this address, or the service it was identified as.'),
@@ -29,7 +29,7 @@ const decisionSchema = z.object({
   decidedBy: z.string().nullable().describe('E-mail address of the member, or the API key, who decided; null when they are gone.'),
 });
 
-function decisionOut(d: SourceDecision | null): z.input<typeof decisionSchema> | null {
+export function decisionOut(d: SourceDecision | null): z.input<typeof decisionSchema> | null {
   return d === null ? null : { decision: d.decision, note: d.note, subject: d.subject, decidedAt: iso(d.decidedAt), decidedBy: d.decidedBy };
 }
 
@@ -102,14 +102,20 @@ const sourceDetailSchema = z.object({
   ).describe('Aggregate reports of the period that list it (newest first; `GET /orgs/{org}/reports/aggregate/{id}`).'),
 });
 
-function periodOf(query: { from?: string | undefined; to?: string | undefined }, now: Date): DayPeriod {
+/** `from` and `to` of a history: whole UTC days, the last 30 by default. */
+export const periodQuery = z.object({
+  from: day.optional().describe(`First day (UTC, included); default ${DEFAULT_DAYS - 1} days before \`to\`.`),
+  to: day.optional().describe('Last day (UTC, included); default today.'),
+});
+
+export function periodOf(query: { from?: string | undefined; to?: string | undefined }, now: Date): DayPeriod {
   const toDay = query.to ?? dayOf(now);
   const fromDay = query.from ?? addDays(toDay, -(DEFAULT_DAYS - 1));
   if (fromDay > toDay) throw badRequest('`from` must not come after `to`.');
   return { fromDay, toDay };
 }
 
-function serviceOut(m: { service: { id: string; name: string; category: string }; confidence: 'ptr+dkim' | 'ptr' | 'dkim' | 'asn'; custom: boolean; evidence: Array<{ fact: string }> } | null) {
+export function serviceOut(m: { service: { id: string; name: string; category: string }; confidence: 'ptr+dkim' | 'ptr' | 'dkim' | 'asn'; custom: boolean; evidence: Array<{ fact: string }> } | null) {
   return m === null ? null : { id: m.service.id, name: m.service.name, category: m.service.category, confidence: m.confidence, custom: m.custom, evidence: m.evidence.map((e) => e.fact) };
 }
 
@@ -126,10 +132,7 @@ export const sourcesApi = [
     tag: 'Sources',
     permission: 'read',
     params: ipParams,
-    query: z.object({
-      from: day.optional().describe(`First day (UTC, included); default ${DEFAULT_DAYS - 1} days before \`to\`.`),
-      to: day.optional().describe('Last day (UTC, included); default today.'),
-    }),
+    query: periodQuery,
     response: sourceDetailSchema,
     handler: async ({ db, org, params, query, now }) => {
       const ip = ipOf(params.ip);

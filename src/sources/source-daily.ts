@@ -25,8 +25,17 @@ export interface SourceHistory {
   reject: number;
 }
 
-/** One sending address's messages per day (zero-filled) and per domain, from the daily rollups. */
-export async function sourceHistory(db: Kysely<DB>, orgId: number, ip: string, period: DayPeriod): Promise<SourceHistory> {
+/**
+ * One sending address's (or several addresses') messages per day (zero-filled) and per domain, from
+ * the daily rollups; both read the rollups' index by source address.
+ */
+export async function sourceHistory(db: Kysely<DB>, orgId: number, ip: string | readonly string[], period: DayPeriod): Promise<SourceHistory> {
+  const out: SourceHistory = { days: [], domains: [], messages: 0, pass: 0, quarantine: 0, reject: 0 };
+  if (typeof ip !== 'string' && ip.length === 0) {
+    out.days = eachDay(period).map((day) => ({ day, messages: 0, pass: 0 }));
+    return out;
+  }
+  const ofSource = typeof ip === 'string' ? sql<boolean>`d.source_ip = ${ip}::inet` : sql<boolean>`d.source_ip = any(${sql.val([...ip])}::inet[])`;
   const rows = await db
     .selectFrom('aggregate_daily as d')
     .select([
@@ -38,14 +47,13 @@ export async function sourceHistory(db: Kysely<DB>, orgId: number, ip: string, p
       sql<number>`coalesce(sum(d.messages) filter (where d.disposition = 'reject'), 0)::bigint`.as('reject'),
     ])
     .where('d.org_id', '=', orgId)
-    .where(sql<boolean>`d.source_ip = ${ip}::inet`)
+    .where(ofSource)
     .where('d.day', '>=', period.fromDay)
     .where('d.day', '<=', period.toDay)
     .groupBy(['d.day', 'd.policy_domain'])
     .execute();
   const byDay = new Map<string, SourceDay>();
   const byDomain = new Map<string, SourceDomain>();
-  const out: SourceHistory = { days: [], domains: [], messages: 0, pass: 0, quarantine: 0, reject: 0 };
   for (const r of rows) {
     const messages = Number(r.messages);
     const pass = Number(r.pass);

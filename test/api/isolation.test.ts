@@ -58,6 +58,11 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
   // A source address only this organisation knows (through its decision about it).
   const ip = `192.0.2.${name.length}`;
   await callApi(h, { key: keys.write }, 'PUT', `/orgs/${org.slug}/sources/${ip}/decision`, { decision: 'ignored' });
+  // A service only this organisation defines (its own entry), with a decision about it.
+  const service = `${name}-relay`;
+  const entry = await callApi(h, { key: keys.admin }, 'PUT', `/orgs/${org.slug}/service-entries/${service}`, { name: `${name} relay`, category: 'crm', ptr: [`relay.${name}.example`] });
+  if (entry.status !== 200) throw new Error(`could not add a service entry: ${JSON.stringify(entry.body)}`);
+  await callApi(h, { key: keys.write }, 'PUT', `/orgs/${org.slug}/services/${service}/decision`, { decision: 'authorised' });
   const items: Record<string, string> = {
     apiKey: String(me.body.id),
     session: String(sessions.body.items[0].id),
@@ -68,6 +73,7 @@ async function tenant(h: Harness, name: string): Promise<Tenant> {
     user: String(viewer.userId),
     invitation: String(invitation.body.invitation.id),
     ip,
+    service,
   };
   return { slug: org.slug, orgId: org.id, owner, viewer, keys, items };
 }

@@ -121,10 +121,10 @@ describeEachBackend('sources: classification, detail, authorise and ignore', (ba
     expect(byIp.get(UNKNOWN)!.enrichment).toMatchObject({ ptrHost: null, asn: null, country: null });
 
     const groups = groupByService(views);
-    expect(groups.map((g) => [g.key, g.messages])).toEqual([
-      ['sendgrid', 700],
-      ['unidentified', 217],
-      ['forwarded', 140],
+    expect(groups.map((g) => [g.key, g.serviceId, g.messages])).toEqual([
+      ['service:sendgrid', 'sendgrid', 700],
+      ['unidentified', null, 217],
+      ['forwarded', null, 140],
     ]);
   });
 
