@@ -38,6 +38,7 @@ describePostgres('timestamptz values read back through the pg driver', () => {
   });
 
   it('counts calendar days in UTC even when the server or the connection defaults to another zone', async () => {
+    if (database.url === undefined) throw new Error('a PostgreSQL test database has a URL');
     const url = new URL(database.url);
     url.searchParams.set('options', '-c TimeZone=Pacific/Kiritimati');
     const zoned = await openDatabase({ kind: 'postgres', url: url.toString(), poolSize: 2 });
