@@ -1,21 +1,44 @@
-import { sql, type Kysely } from 'kysely';
+import { sql, type Kysely, type Selectable } from 'kysely';
 import { z } from 'zod';
 import { orgRoute } from '../api/define.js';
 import { badRequest } from '../api/errors.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../api/pagination.js';
 import { iso, orgParams, timestamp } from '../api/schemas.js';
-import type { DB } from '../db/schema.js';
+import { orderedAfter, toMillisecond, type ListOrder, type SortCursor, type SortKey } from '../db/keyset.js';
+import type { AuditEvent, DB } from '../db/schema.js';
 import { exportAuditJsonl } from './export.js';
 import { AUDIT_EVENT_COLUMNS, auditChainName } from './record.js';
 
 const seqParam = z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
-/** The organisation's events, newest first, before the seq of the previous page. */
-export async function auditPage(db: Kysely<DB>, orgId: number, filter: { action?: string }, page: { limit: number; beforeSeq: number | null }) {
+export type AuditEventRow = Pick<Selectable<AuditEvent>, (typeof AUDIT_EVENT_COLUMNS)[number]>;
+
+/** "type id" of an event's target, or null when it has none (as the audit page shows and sorts it). */
+export function auditTargetText(row: Pick<AuditEventRow, 'target_type' | 'target_id'>): string | null {
+  return row.target_type === null ? null : [row.target_type, row.target_id].filter((part) => part !== null).join(' ');
+}
+
+/** What the audit page can be sorted by (its column keys); newest first (by seq) by default. A cursor's id is the seq. */
+export const AUDIT_SORT: Record<'seq' | 'time' | 'action' | 'target' | 'ip', SortKey<AuditEventRow>> = {
+  seq: { sql: sql.ref('seq'), type: 'number', of: (r) => Number(r.seq) },
+  time: { sql: toMillisecond(sql.ref('created_at')), type: 'time', of: (r) => new Date(r.created_at) },
+  action: { sql: sql.ref('action'), type: 'text', of: (r) => r.action },
+  target: { sql: sql`case when target_type is null then null else concat_ws(' ', target_type, target_id) end`, type: 'text', nullable: true, of: auditTargetText },
+  ip: { sql: sql.ref('ip'), type: 'text', nullable: true, of: (r) => r.ip },
+};
+export type AuditSort = keyof typeof AUDIT_SORT;
+
+/** The organisation's events after the cursor's (sort value, seq): newest first unless another order is asked for. */
+export async function auditPage(
+  db: Kysely<DB>,
+  orgId: number,
+  filter: { action?: string },
+  page: { limit: number; after: SortCursor | null; order?: ListOrder<AuditSort> },
+): Promise<AuditEventRow[]> {
+  const order = page.order ?? { by: 'seq', dir: 'desc' };
   let query = db.selectFrom('audit_event').select(AUDIT_EVENT_COLUMNS).where('chain', '=', auditChainName(orgId));
   if (filter.action !== undefined) query = query.where('action', '=', filter.action);
-  if (page.beforeSeq !== null) query = query.where('seq', '<', page.beforeSeq);
-  return query.orderBy('seq', 'desc').limit(page.limit).execute();
+  return orderedAfter(query, AUDIT_SORT[order.by], order.dir, sql.ref('seq'), page.after).limit(page.limit).execute();
 }
 
 /** The seq after which the events from `since` on follow (every event of the chain is numbered in time order). */
@@ -55,7 +78,7 @@ export const auditApi = [
     response: pageOf(event),
     handler: async ({ db, org, query }) => {
       const before = decodeCursor(query.cursor, z.tuple([z.number().int().min(1)]));
-      const rows = await auditPage(db, org.orgId, query.action ? { action: query.action } : {}, { limit: query.limit + 1, beforeSeq: before ? before[0] : null });
+      const rows = await auditPage(db, org.orgId, query.action ? { action: query.action } : {}, { limit: query.limit + 1, after: before ? [before[0], before[0]] : null });
       return toPage(
         rows,
         query.limit,

@@ -1,19 +1,21 @@
 import { Hono, type Context } from 'hono';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import { ApiError } from '../api/errors.js';
-import { decodeCursor, toPage } from '../api/pagination.js';
+import { toPage } from '../api/pagination.js';
 import { roleAllows } from '../auth/roles.js';
+import { decodeSortCursor, sortCursorOf, type SortCursor } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
-import { DataTable, tableState, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, listOrder, orderWords, SortFields, tableDownload, tableState, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
-import { auditPage } from './routes.js';
+import { AUDIT_SORT, auditPage, auditTargetText, type AuditEventRow } from './routes.js';
 
 type C = Context<WebEnv>;
-type EventRow = Awaited<ReturnType<typeof auditPage>>[number];
+type EventRow = AuditEventRow;
 
 const PAGE = 50;
+const DOWNLOAD_LIMIT = 10_000;
+const AUDIT_DEFAULT = { sort: 'seq', dir: 'desc', words: 'newest first' } as const;
 const SUMMARY_CHARS = 240;
 
 /** The addresses of the people among the actors of a page of events (people who have since gone keep their id). */
@@ -38,13 +40,13 @@ function summaryText(summary: unknown): string {
 
 function columns(emails: Map<string, string>): Column<EventRow>[] {
   return [
-    { key: 'seq', label: '#', numeric: true, value: (r) => Number(r.seq) },
-    { key: 'time', label: 'Time', value: (r) => new Date(r.created_at).toISOString(), render: (r) => `${new Date(r.created_at).toISOString().slice(0, 19).replace('T', ' ')} UTC` },
+    { key: 'seq', label: '#', sortable: true, numeric: true, value: (r) => Number(r.seq) },
+    { key: 'time', label: 'Time', sortable: true, value: (r) => new Date(r.created_at).toISOString(), render: (r) => `${new Date(r.created_at).toISOString().slice(0, 19).replace('T', ' ')} UTC` },
     { key: 'actor', label: 'Actor', value: (r) => actorWords(r, emails) },
-    { key: 'action', label: 'Action', value: (r) => r.action, render: (r) => <code>{r.action}</code> },
-    { key: 'target', label: 'Target', value: (r) => (r.target_type === null ? null : `${r.target_type} ${r.target_id ?? ''}`.trim()) },
+    { key: 'action', label: 'Action', sortable: true, value: (r) => r.action, render: (r) => <code>{r.action}</code> },
+    { key: 'target', label: 'Target', sortable: true, value: auditTargetText },
     { key: 'summary', label: 'Summary', value: (r) => summaryText(r.summary), render: (r) => <code class="audit-summary">{summaryText(r.summary)}</code> },
-    { key: 'ip', label: 'IP', value: (r) => r.ip },
+    { key: 'ip', label: 'IP', sortable: true, value: (r) => r.ip },
   ];
 }
 
@@ -74,15 +76,23 @@ export function auditPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
     }
     const action = (c.req.query('action') ?? '').trim();
     const validAction = action.length > 0 && action.length <= 100 ? action : undefined;
-    let before: [number] | null;
+    const filter = validAction ? { action: validAction } : {};
+    const state = tableState(c, columns(new Map()), AUDIT_DEFAULT);
+    const order = listOrder(AUDIT_SORT, state, { by: AUDIT_DEFAULT.sort, dir: AUDIT_DEFAULT.dir });
+    const format = downloadFormat(c);
+    if (format) {
+      const rows = await auditPage(db, org.orgId, filter, { limit: DOWNLOAD_LIMIT, after: null, order });
+      return tableDownload(c, `audit-log-${new Date().toISOString().slice(0, 10)}`, format, columns(await actorEmails(db, rows)), rows);
+    }
+    let after: SortCursor | null;
     try {
-      before = decodeCursor(c.req.query('cursor'), z.tuple([z.number().int().min(1)]));
+      after = decodeSortCursor(c.req.query('cursor'), AUDIT_SORT[order.by]);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       return c.redirect(`${base}/audit`, 303);
     }
-    const rows = await auditPage(db, org.orgId, validAction ? { action: validAction } : {}, { limit: PAGE + 1, beforeSeq: before ? before[0] : null });
-    const page = toPage(rows, PAGE, (r) => [Number(r.seq)], (r) => r);
+    const rows = await auditPage(db, org.orgId, filter, { limit: PAGE + 1, after, order });
+    const page = toPage(rows, PAGE, (r) => sortCursorOf(AUDIT_SORT[order.by], r, Number(r.seq)), (r) => r);
     const cols = columns(await actorEmails(db, page.items));
     const exportUrl = `/api/v1/orgs/${slug}/audit-log/export`;
     return renderOrgPage(
@@ -97,6 +107,7 @@ export function auditPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
           (never secrets). Each event is chained to the one before it by a hash, so an edited, removed or reordered event is detected.
         </p>
         <form class="filters" method="get" action={`${base}/audit`} aria-label="Filter the audit log">
+          <SortFields state={state} defaults={AUDIT_DEFAULT} />
           <div>
             <label for="a-action">Action</label>
             <input type="text" id="a-action" name="action" value={action} maxlength={100} placeholder="e.g. member.role_change" aria-describedby="a-action-hint" />
@@ -110,12 +121,11 @@ export function auditPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
         </form>
         <DataTable
           c={c}
-          caption={`Events, newest first${validAction ? ` (action ${validAction})` : ''}`}
+          caption={`Events, ${orderWords(cols, state, AUDIT_DEFAULT)}${validAction ? ` (action ${validAction})` : ''}`}
           columns={cols}
           rows={page.items}
-          state={tableState(c, cols, { sort: 'seq', dir: 'desc' })}
+          state={state}
           nextCursor={page.nextCursor}
-          exportable={false}
           empty={validAction ? <p>No event has the action “{validAction}”. <a href={`${base}/audit`}>Show every event</a>.</p> : <p>No events yet: changes to the organisation appear here as they happen.</p>}
         />
         <h2>Export and verify</h2>

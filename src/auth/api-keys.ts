@@ -1,9 +1,10 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { recordAuditEvent } from '../audit/record.js';
 import type { AuditInput } from '../audit/types.js';
+import { orderedAfter, rankOf, toMillisecond, type ListOrder, type SortCursor, type SortKey } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import { hashToken, randomToken } from '../lib/crypto/index.js';
-import type { ApiScope } from './roles.js';
+import { SCOPE_RANK, type ApiScope } from './roles.js';
 
 export const API_KEY_PREFIX = 'dmw_';
 /** Characters of a key kept in clear to tell keys apart: the prefix and 4 random characters (24 bits). */
@@ -96,17 +97,42 @@ function toSummary(row: KeyRow): ApiKeySummary {
   };
 }
 
-/** The organisation's keys, newest first, revoked ones included (they say so). */
-export async function listApiKeys(db: Kysely<DB>, orgId: number, page: { limit: number; before: [string, number] | null }): Promise<ApiKeySummary[]> {
-  let query = db
+/** Whether a key works now, as the keys list says and sorts it. */
+export type ApiKeyState = 'active' | 'expired' | 'revoked';
+const STATE_RANK: Record<ApiKeyState, number> = { active: 0, expired: 1, revoked: 2 };
+
+export function apiKeyState(key: Pick<ApiKeySummary, 'expiresAt' | 'revokedAt'>, now: Date): ApiKeyState {
+  return key.revokedAt ? 'revoked' : key.expiresAt && key.expiresAt <= now ? 'expired' : 'active';
+}
+
+export type ApiKeySort = 'name' | 'prefix' | 'scope' | 'created' | 'lastUsed' | 'expires' | 'state';
+
+/** What the keys list can be sorted by (the page's column keys) at a moment (`state` depends on it); newest first by default. */
+export function apiKeySort(now: Date): Record<ApiKeySort, SortKey<ApiKeySummary>> {
+  return {
+    name: { sql: sql.ref('name'), type: 'text', of: (k) => k.name },
+    prefix: { sql: sql.ref('prefix'), type: 'text', of: (k) => k.prefix },
+    scope: { sql: rankOf(sql.ref('scope'), SCOPE_RANK), type: 'number', of: (k) => SCOPE_RANK[k.scope] },
+    created: { sql: toMillisecond(sql.ref('created_at')), type: 'time', of: (k) => k.createdAt },
+    lastUsed: { sql: toMillisecond(sql.ref('last_used_at')), type: 'time', nullable: true, of: (k) => k.lastUsedAt },
+    expires: { sql: toMillisecond(sql.ref('expires_at')), type: 'time', nullable: true, of: (k) => k.expiresAt },
+    state: {
+      sql: sql`case when revoked_at is not null then ${sql.lit(STATE_RANK.revoked)} when expires_at <= ${now} then ${sql.lit(STATE_RANK.expired)} else ${sql.lit(STATE_RANK.active)} end`,
+      type: 'number',
+      of: (k) => STATE_RANK[apiKeyState(k, now)],
+    },
+  };
+}
+
+/** The organisation's keys, revoked ones included (they say so), after the cursor's (sort value, id): newest first unless another order is asked for. */
+export async function listApiKeys(db: Kysely<DB>, orgId: number, page: { limit: number; after: SortCursor | null; order?: ListOrder<ApiKeySort>; now?: Date }): Promise<ApiKeySummary[]> {
+  const order = page.order ?? { by: 'created', dir: 'desc' };
+  const query = db
     .selectFrom('api_key')
     .select(['id', 'name', 'prefix', 'scope', 'created_at', 'expires_at', 'last_used_at', 'revoked_at'])
     .where('org_id', '=', orgId);
-  if (page.before) {
-    const [createdAt, id] = page.before;
-    query = query.where((eb) => eb.or([eb('created_at', '<', new Date(createdAt)), eb.and([eb('created_at', '=', new Date(createdAt)), eb('id', '<', id)])]));
-  }
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
+  const key = apiKeySort(page.now ?? new Date())[order.by];
+  const rows = await orderedAfter(query, key, order.dir, sql.ref('id'), page.after).limit(page.limit).execute();
   return rows.map(toSummary);
 }
 

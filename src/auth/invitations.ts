@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import { recordAuditEvent } from '../audit/record.js';
 import type { AuditInput } from '../audit/types.js';
 import type { Config } from '../config.js';
+import { orderedAfter, rankOf, toMillisecond, type ListOrder, type SortCursor, type SortKey } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import { hashToken, randomToken } from '../lib/crypto/index.js';
 import { invitationMail } from '../mail/invitation-mail.js';
@@ -10,7 +11,7 @@ import { checkInvitationRole, type MemberActor } from '../orgs/member-rules.js';
 import { addMember, currentActor } from '../orgs/members.js';
 import { lockOrganization } from '../orgs/organizations.js';
 import { OrgRuleError } from '../orgs/rule-error.js';
-import type { Role } from './roles.js';
+import { ROLE_RANK, type Role } from './roles.js';
 
 export const INVITATION_TTL_MS = 14 * 24 * 60 * 60_000;
 
@@ -135,24 +136,30 @@ export async function inviteMember(
   return { invitation: created.invitation, mailed };
 }
 
-/** The organisation's invitations not yet accepted, revoked or expired, newest first. */
+/** What the pending invitations can be sorted by (the page's column keys); newest first by default. */
+export const INVITATION_SORT: Record<'email' | 'role' | 'sent' | 'expires', SortKey<InvitationSummary>> = {
+  email: { sql: sql.ref('email'), type: 'text', of: (i) => i.email },
+  role: { sql: rankOf(sql.ref('role'), ROLE_RANK), type: 'number', of: (i) => ROLE_RANK[i.role] },
+  sent: { sql: toMillisecond(sql.ref('created_at')), type: 'time', of: (i) => i.createdAt },
+  expires: { sql: toMillisecond(sql.ref('expires_at')), type: 'time', of: (i) => i.expiresAt },
+};
+export type InvitationSort = keyof typeof INVITATION_SORT;
+
+/** The organisation's invitations not yet accepted, revoked or expired, after the cursor's (sort value, id): newest first unless another order is asked for. */
 export async function listPendingInvitations(
   db: Kysely<DB>,
   orgId: number,
-  page: { limit: number; before: [string, number] | null; now: Date },
+  page: { limit: number; after: SortCursor | null; now: Date; order?: ListOrder<InvitationSort> },
 ): Promise<InvitationSummary[]> {
-  let query = db
+  const order = page.order ?? { by: 'sent', dir: 'desc' };
+  const query = db
     .selectFrom('invitation')
     .select(['id', 'email', 'role', 'invited_by', 'created_at', 'expires_at'])
     .where('org_id', '=', orgId)
     .where('accepted_at', 'is', null)
     .where('revoked_at', 'is', null)
     .where('expires_at', '>', page.now);
-  if (page.before) {
-    const [createdAt, id] = page.before;
-    query = query.where((eb) => eb(eb.refTuple('created_at', 'id'), '<', eb.tuple(new Date(createdAt), id)));
-  }
-  const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.limit).execute();
+  const rows = await orderedAfter(query, INVITATION_SORT[order.by], order.dir, sql.ref('id'), page.after).limit(page.limit).execute();
   return rows.map(toSummary);
 }
 

@@ -1,4 +1,7 @@
+import type { Context } from 'hono';
 import type { Mailer } from '../mail/mailer.js';
+import { CopyButton, CopyField } from '../web/components/copy-field.js';
+import { DataTable, orderWords, sortRows, tableState, type Column } from '../web/components/data-table.js';
 import { CsrfField } from '../web/layout.js';
 import type { SessionSummary } from './sessions.js';
 import type { TotpEnrolment, TotpStatus } from './totp.js';
@@ -114,57 +117,71 @@ export function SecondFactorPage(props: Csrf & { error?: string }) {
   );
 }
 
-export function SessionsPage(props: Csrf & { sessions: SessionSummary[]; currentId: number }) {
+export const SESSIONS_DEFAULT = { sort: 'lastSeen', dir: 'desc', words: 'most recently used first' } as const;
+
+/** The columns of the sessions table; `currentId` marks this browser, `csrf` arms the sign-out buttons (none in downloads). */
+export function sessionColumns(props: { currentId: number; csrf?: string | null }): Column<SessionSummary>[] {
+  const columns: Column<SessionSummary>[] = [
+    {
+      key: 'device',
+      label: 'Device',
+      sortable: true,
+      value: (session) => session.device,
+      render: (session) => (
+        <>
+          {session.device}
+          {session.id === props.currentId ? (
+            <>
+              {' '}
+              <span class="badge">this browser</span>
+            </>
+          ) : null}
+          {session.secondFactorPending ? (
+            <>
+              {' '}
+              <span class="badge">waiting for code</span>
+            </>
+          ) : null}
+        </>
+      ),
+    },
+    { key: 'ip', label: 'IP address', sortable: true, value: (session) => session.ip, render: (session) => session.ip ?? 'unknown' },
+    { key: 'signedIn', label: 'Signed in', sortable: true, value: (session) => session.createdAt.toISOString(), render: (session) => dateTime(session.createdAt) },
+    { key: 'lastSeen', label: 'Last seen', sortable: true, value: (session) => session.lastSeenAt.toISOString(), render: (session) => dateTime(session.lastSeenAt) },
+  ];
+  if (props.csrf === undefined) return columns;
+  columns.push({
+    key: 'action',
+    label: 'Action',
+    value: () => null,
+    render: (session) => (
+      <form method="post" action={`/settings/sessions/${session.id}/revoke`}>
+        <CsrfField token={props.csrf} />
+        <button type="submit" class="secondary" aria-label={`Sign out ${session.device}, last seen ${dateTime(session.lastSeenAt)}`}>
+          Sign out
+        </button>
+      </form>
+    ),
+  });
+  return columns;
+}
+
+export function SessionsPage(props: Csrf & { c: Context; sessions: SessionSummary[]; currentId: number }) {
+  const columns = sessionColumns({ currentId: props.currentId, csrf: props.csrf });
+  const state = tableState(props.c, columns, SESSIONS_DEFAULT);
   return (
     <>
       <h1>Sessions</h1>
       <p>Every browser signed in to your account. Sign out any you do not recognise.</p>
-      <table>
-        <caption class="muted">Active sessions, most recently used first</caption>
-        <thead>
-          <tr>
-            <th scope="col">Device</th>
-            <th scope="col">IP address</th>
-            <th scope="col">Signed in</th>
-            <th scope="col">Last seen</th>
-            <th scope="col">
-              <span class="muted">Action</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {props.sessions.map((session) => (
-            <tr>
-              <td>
-                {session.device}
-                {session.id === props.currentId ? (
-                  <>
-                    {' '}
-                    <span class="badge">this browser</span>
-                  </>
-                ) : null}
-                {session.secondFactorPending ? (
-                  <>
-                    {' '}
-                    <span class="badge">waiting for code</span>
-                  </>
-                ) : null}
-              </td>
-              <td>{session.ip ?? 'unknown'}</td>
-              <td>{dateTime(session.createdAt)}</td>
-              <td>{dateTime(session.lastSeenAt)}</td>
-              <td>
-                <form method="post" action={`/settings/sessions/${session.id}/revoke`}>
-                  <CsrfField token={props.csrf} />
-                  <button type="submit" class="secondary" aria-label={`Sign out ${session.device}, last seen ${dateTime(session.lastSeenAt)}`}>
-                    Sign out
-                  </button>
-                </form>
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+      <DataTable
+        c={props.c}
+        caption={`Active sessions, ${orderWords(columns, state, SESSIONS_DEFAULT)}`}
+        columns={columns}
+        rows={sortRows(props.sessions, columns, state)}
+        state={state}
+        nextCursor={null}
+        empty={<p>No active session.</p>}
+      />
       <h2>Sign out everywhere</h2>
       <p>Ends every session, this one included.</p>
       <form method="post" action="/settings/sessions/revoke-all">
@@ -220,12 +237,10 @@ export function SecurityPage(
       ) : props.enrolment ? (
         <>
           <p>Add this account to your authenticator app, then enter the code it shows.</p>
-          <p>
-            Secret key: <code class="secret">{props.enrolment.secret}</code>
-          </p>
-          <p>
-            Or the setup URI: <code class="secret">{props.enrolment.uri}</code>
-          </p>
+          <div class="stack key-result">
+            <CopyField id="totp-secret" label="Secret key" value={props.enrolment.secret} what="the secret key" />
+            <CopyField id="totp-uri" label="Or the setup URI" value={props.enrolment.uri} what="the setup URI" />
+          </div>
           <form class="stack" method="post" action="/settings/security/totp/confirm">
             <CsrfField token={props.csrf} />
             <label for="code">6-digit code</label>
@@ -270,11 +285,14 @@ export function RecoveryCodesPage(props: { codes: string[] }) {
         Keep these recovery codes somewhere safe. Each one signs you in once if you lose your authenticator app.{' '}
         <strong>They are shown only now.</strong>
       </p>
-      <ul class="codes">
+      <ul class="codes" id="recovery-codes" tabindex={-1} aria-label="Recovery codes">
         {props.codes.map((code) => (
           <li>{code}</li>
         ))}
       </ul>
+      <p>
+        <CopyButton target="recovery-codes" what="all recovery codes" />
+      </p>
       <p>
         <a href="/settings/security">Done</a>
       </p>

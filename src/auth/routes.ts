@@ -129,7 +129,7 @@ export const accountApi = [
     response: pageOf(apiKey),
     handler: async ({ db, org, query }) => {
       const before = decodeCursor(query.cursor, z.tuple([z.string(), z.number().int()]));
-      const keys = await listApiKeys(db, org.orgId, { limit: query.limit + 1, before });
+      const keys = await listApiKeys(db, org.orgId, { limit: query.limit + 1, after: before });
       return toPage(keys, query.limit, (k) => [k.createdAt.toISOString(), k.id], apiKeyOut);
     },
   }),

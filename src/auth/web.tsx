@@ -9,10 +9,11 @@ import { requireUser } from '../http/require-user.js';
 import type { Keyring } from '../lib/crypto/index.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../mail/mailer.js';
+import { downloadFormat, sortRows, tableDownload, tableState } from '../web/components/data-table.js';
 import { renderMessage, renderPage } from '../web/layout.js';
 import { invitationRoutes } from './invitation-web.js';
 import { MAGIC_LINK_TTL_MS, peekMagicLink, requestMagicLink, signInWithMagicLink } from './magic-link.js';
-import { ConfirmPage, RecoveryCodesPage, SecondFactorPage, SecurityPage, SentPage, SessionsPage, SignInPage } from './pages.js';
+import { ConfirmPage, RecoveryCodesPage, SecondFactorPage, SecurityPage, SentPage, SESSIONS_DEFAULT, sessionColumns, SessionsPage, SignInPage } from './pages.js';
 import { listSessions, revokeAllSessions, revokeSession, type SessionCookie } from './sessions.js';
 import { confirmTotpEnrolment, disableTotp, passSecondFactor, pendingTotpEnrolment, startTotpEnrolment, totpStatus } from './totp.js';
 import { normalizeEmail } from './users.js';
@@ -178,8 +179,14 @@ export function authRoutes(deps: AuthRouteDeps): Hono<WebEnv> {
 
   app.get('/settings/sessions', requireUser, async (c) => {
     const caller = signedIn(c);
+    // Every live session, sorted here: their number is bounded by sign-in rate limits and expiry.
     const sessions = await listSessions(deps.db, caller.userId, deps.clock());
-    return renderPage(c, 'Sessions', <SessionsPage csrf={c.get('csrfToken')} sessions={sessions} currentId={caller.sessionId} />);
+    const format = downloadFormat(c);
+    if (format) {
+      const columns = sessionColumns({ currentId: caller.sessionId });
+      return tableDownload(c, 'sessions', format, columns, sortRows(sessions, columns, tableState(c, columns, SESSIONS_DEFAULT)));
+    }
+    return renderPage(c, 'Sessions', <SessionsPage c={c} csrf={c.get('csrfToken')} sessions={sessions} currentId={caller.sessionId} />);
   });
 
   app.post('/settings/sessions/revoke-all', requireUser, async (c) => {

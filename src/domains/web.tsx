@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import { sharedDnsResolver } from '../lib/dns.js';
+import { CopyField } from '../web/components/copy-field.js';
 import { TextField } from '../web/components/text-field.js';
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
@@ -62,9 +63,10 @@ function DomainsPage(props: { c: C; domains: DomainView[]; canWrite: boolean; ca
             <p>
               To prove ownership, publish this record{d.proof.required ? ' (required before its reports count)' : ''}:
             </p>
-            <pre class="schema">
-              {d.proof.record.name} TXT "{d.proof.record.value}"
-            </pre>
+            <div class="stack key-result">
+              <CopyField id={`proof-name-${d.id}`} label="Name (host)" value={d.proof.record.name} what={`the record name for ${d.displayName}`} />
+              <CopyField id={`proof-value-${d.id}`} label="TXT value" value={d.proof.record.value} what={`the TXT value for ${d.displayName}`} />
+            </div>
             <p class="muted">
               Last checked {when(d.proof.lastCheckedAt)}; next check {when(d.proof.nextCheckAt)}.
             </p>

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { orgRoute } from '../api/define.js';
 import { decodeCursor, pageOf, pageQuery, toPage } from '../api/pagination.js';
 import { iso, orgParams, timestamp } from '../api/schemas.js';
+import { orderedAfter, toMillisecond, type ListOrder, type SortCursor, type SortKey } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import { reportKindOf } from '../reports/queries/kinds.js';
 import type { Outcome, ReportKind } from './types.js';
@@ -18,8 +19,42 @@ export interface IngestLogFilter {
   source?: string;
 }
 
-/** The organisation's ingest log, newest first, after the (first_seen_at, id) of the previous page. */
-export async function listIngestLog(db: Kysely<DB>, orgId: number, filter: IngestLogFilter, page: { limit: number; after: [string, number] | null }) {
+export interface IngestLogRow {
+  id: number;
+  source: string;
+  item: string;
+  sha256: Uint8Array | null;
+  kind: string | null;
+  outcome: string;
+  problem_code: string | null;
+  problem: string | null;
+  report_ref: string | null;
+  records: number;
+  first_seen_at: Date;
+  last_seen_at: Date;
+}
+
+/** What the ingest log can be sorted by (the web page's column keys); `seen` is the default, newest first. */
+export const INGEST_LOG_SORT: Record<'seen' | 'outcome' | 'kind' | 'reason' | 'source' | 'item' | 'report' | 'lastSeen', SortKey<IngestLogRow>> = {
+  seen: { sql: toMillisecond(sql.ref('first_seen_at')), type: 'time', of: (r) => new Date(r.first_seen_at) },
+  outcome: { sql: sql.ref('outcome'), type: 'text', of: (r) => r.outcome },
+  kind: { sql: sql.ref('kind'), type: 'text', nullable: true, of: (r) => r.kind },
+  reason: { sql: sql.ref('problem'), type: 'text', nullable: true, of: (r) => r.problem },
+  source: { sql: sql.ref('source'), type: 'text', of: (r) => r.source },
+  item: { sql: sql.ref('item'), type: 'text', of: (r) => r.item },
+  report: { sql: sql.ref('report_ref'), type: 'text', nullable: true, of: (r) => r.report_ref },
+  lastSeen: { sql: toMillisecond(sql.ref('last_seen_at')), type: 'time', of: (r) => new Date(r.last_seen_at) },
+};
+export type IngestLogSort = keyof typeof INGEST_LOG_SORT;
+
+/** The organisation's ingest log in the order asked for (newest first by default), after the cursor of the previous page. */
+export async function listIngestLog(
+  db: Kysely<DB>,
+  orgId: number,
+  filter: IngestLogFilter,
+  page: { limit: number; after: SortCursor | null; order?: ListOrder<IngestLogSort> },
+): Promise<IngestLogRow[]> {
+  const order = page.order ?? { by: 'seen', dir: 'desc' };
   let query = db
     .selectFrom('ingest_log')
     .select(['id', 'source', 'item', 'sha256', 'kind', 'outcome', 'problem_code', 'problem', 'report_ref', 'records', 'first_seen_at', 'last_seen_at'])
@@ -27,12 +62,7 @@ export async function listIngestLog(db: Kysely<DB>, orgId: number, filter: Inges
   if (filter.outcome) query = query.where('outcome', '=', filter.outcome);
   if (filter.source !== undefined) query = query.where('source', '=', filter.source);
   if (filter.sourceType) query = query.where(sql<boolean>`starts_with(source, ${`${filter.sourceType}:`})`);
-  if (page.after) query = query.where(sql<boolean>`(date_trunc('milliseconds', first_seen_at), id) < (${page.after[0]}::timestamptz, ${page.after[1]}::bigint)`);
-  return query
-    .orderBy(sql`date_trunc('milliseconds', first_seen_at)`, 'desc')
-    .orderBy('id', 'desc')
-    .limit(page.limit)
-    .execute();
+  return orderedAfter(query, INGEST_LOG_SORT[order.by], order.dir, sql.ref('id'), page.after).limit(page.limit).execute();
 }
 
 const entry = z.object({

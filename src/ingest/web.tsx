@@ -1,10 +1,10 @@
 import { Hono, type Context } from 'hono';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import { ApiError } from '../api/errors.js';
-import { decodeCursor, toPage } from '../api/pagination.js';
+import { toPage } from '../api/pagination.js';
 import { roleAllows } from '../auth/roles.js';
 import type { Config } from '../config.js';
+import { decodeSortCursor, sortCursorOf, type SortCursor } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import type { Logger } from '../lib/logger.js';
@@ -14,10 +14,10 @@ import { reportKindOf, type ReportKind as ReportKindName } from '../reports/quer
 import { reportsOfDocuments } from '../reports/queries/reports-of-documents.js';
 import { MAX_UPLOAD_FILES } from '../reports/routes.js';
 import { uploadReports, type UploadedReportDocument, type UploadedReports } from '../reports/upload-reports.js';
-import { DataTable, downloadFormat, tableDownload, tableState, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, listOrder, orderWords, SortFields, tableDownload, tableState, type Column, type TableState } from '../web/components/data-table.js';
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
-import { OUTCOMES, SOURCE_TYPES, listIngestLog } from './routes.js';
+import { INGEST_LOG_SORT, OUTCOMES, SOURCE_TYPES, listIngestLog, type IngestLogRow } from './routes.js';
 import type { Outcome, ReportKind } from './types.js';
 
 const LOG_PAGE = 50;
@@ -126,7 +126,8 @@ function UploadResults(props: { base: string; uploaded: UploadedReports }) {
 
 // ---- ingest log ------------------------------------------------------------------------------
 
-type LogRow = Awaited<ReturnType<typeof listIngestLog>>[number];
+type LogRow = IngestLogRow;
+const LOG_DEFAULT = { sort: 'seen', dir: 'desc', words: 'newest first' } as const;
 
 /** Where a document came from, in words: `upload:<hash>:<name>`, `file:<path>`, `imap:<mailbox id>:…`, `pop3:<mailbox id>:…`. */
 function sourceWords(source: string, mailboxes: Map<number, string>): string {
@@ -153,15 +154,16 @@ function logColumns(base: string, mailboxes: Map<number, string>, reports: Repor
     return hex === null ? undefined : reports.get(hex);
   };
   return [
-    { key: 'seen', label: 'First seen', value: (r) => new Date(r.first_seen_at).toISOString(), render: (r) => dateTime(new Date(r.first_seen_at)) },
-    { key: 'outcome', label: 'Outcome', value: (r) => r.outcome, render: (r) => <span class={`outcome outcome-${r.outcome}`}>{OUTCOME_WORDS[r.outcome as Outcome] ?? r.outcome}</span> },
-    { key: 'kind', label: 'Kind', value: (r) => (r.kind === null ? null : reportKindOf(r.kind as ReportKind)), render: (r) => (r.kind === null ? <span class="muted">unknown</span> : KIND_LABELS[reportKindOf(r.kind as ReportKind)]) },
-    { key: 'reason', label: 'Reason', value: (r) => r.problem, render: (r) => r.problem ?? <span class="muted">{r.outcome === 'stored' ? 'read without problems' : '—'}</span> },
-    { key: 'source', label: 'Source', value: (r) => r.source, render: (r) => sourceWords(r.source, mailboxes) },
-    { key: 'item', label: 'Item', value: (r) => r.item },
+    { key: 'seen', sortable: true, label: 'First seen', value: (r) => new Date(r.first_seen_at).toISOString(), render: (r) => dateTime(new Date(r.first_seen_at)) },
+    { key: 'outcome', sortable: true, label: 'Outcome', value: (r) => r.outcome, render: (r) => <span class={`outcome outcome-${r.outcome}`}>{OUTCOME_WORDS[r.outcome as Outcome] ?? r.outcome}</span> },
+    { key: 'kind', sortable: true, label: 'Kind', value: (r) => (r.kind === null ? null : reportKindOf(r.kind as ReportKind)), render: (r) => (r.kind === null ? <span class="muted">unknown</span> : KIND_LABELS[reportKindOf(r.kind as ReportKind)]) },
+    { key: 'reason', sortable: true, label: 'Reason', value: (r) => r.problem, render: (r) => r.problem ?? <span class="muted">{r.outcome === 'stored' ? 'read without problems' : '—'}</span> },
+    { key: 'source', sortable: true, label: 'Source', value: (r) => r.source, render: (r) => sourceWords(r.source, mailboxes) },
+    { key: 'item', sortable: true, label: 'Item', value: (r) => r.item },
     {
       key: 'report',
       label: 'Report',
+      sortable: true,
       value: (r) => r.report_ref,
       render: (r) => {
         const report = reportOf(r);
@@ -169,13 +171,14 @@ function logColumns(base: string, mailboxes: Map<number, string>, reports: Repor
         return r.report_ref ?? <span class="muted">—</span>;
       },
     },
-    { key: 'lastSeen', label: 'Last seen', value: (r) => new Date(r.last_seen_at).toISOString(), render: (r) => dateTime(new Date(r.last_seen_at)) },
+    { key: 'lastSeen', sortable: true, label: 'Last seen', value: (r) => new Date(r.last_seen_at).toISOString(), render: (r) => dateTime(new Date(r.last_seen_at)) },
   ];
 }
 
-function LogFilters(props: { action: string; outcome: string; sourceType: string }) {
+function LogFilters(props: { action: string; outcome: string; sourceType: string; state: TableState }) {
   return (
     <form class="filters" method="get" action={props.action} aria-label="Filter the ingest log">
+      <SortFields state={props.state} defaults={LOG_DEFAULT} />
       <div>
         <label for="l-outcome">Outcome</label>
         <select id="l-outcome" name="outcome">
@@ -299,20 +302,22 @@ export function ingestPages(deps: { db: Kysely<DB>; config: Pick<Config, 'limits
       ...((SOURCE_TYPES as readonly string[]).includes(sourceType) ? { sourceType: sourceType as (typeof SOURCE_TYPES)[number] } : {}),
     };
     const filtered = Object.keys(filter).length > 0;
+    const state = tableState(c, logColumns(base(c), new Map(), new Map()), LOG_DEFAULT);
+    const order = listOrder(INGEST_LOG_SORT, state, { by: LOG_DEFAULT.sort, dir: LOG_DEFAULT.dir });
     const format = downloadFormat(c);
     if (format) {
-      const rows = await listIngestLog(db, org.orgId, filter, { limit: DOWNLOAD_LIMIT, after: null });
+      const rows = await listIngestLog(db, org.orgId, filter, { limit: DOWNLOAD_LIMIT, after: null, order });
       return tableDownload(c, `ingest-log-${new Date().toISOString().slice(0, 10)}`, format, logColumns(base(c), await mailboxNames(db, org.orgId, rows), new Map()), rows);
     }
-    let after: [string, number] | null;
+    let after: SortCursor | null;
     try {
-      after = decodeCursor(c.req.query('cursor'), z.tuple([z.iso.datetime(), z.number().int()]));
+      after = decodeSortCursor(c.req.query('cursor'), INGEST_LOG_SORT[order.by]);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       return renderOrgPage(c, db, 'Ingest log', 'ingest', <p>This page link is out of date. <a href={c.req.path}>Start again from the first page.</a></p>, 400);
     }
-    const rows = await listIngestLog(db, org.orgId, filter, { limit: LOG_PAGE + 1, after });
-    const page = toPage(rows, LOG_PAGE, (r) => [new Date(r.first_seen_at).toISOString(), r.id], (r) => r);
+    const rows = await listIngestLog(db, org.orgId, filter, { limit: LOG_PAGE + 1, after, order });
+    const page = toPage(rows, LOG_PAGE, (r) => sortCursorOf(INGEST_LOG_SORT[order.by], r, r.id), (r) => r);
     const [mailboxes, reports] = await Promise.all([mailboxNames(db, org.orgId, page.items), reportLinks(db, org.orgId, page.items)]);
     const columns = logColumns(base(c), mailboxes, reports);
     return renderOrgPage(
@@ -323,13 +328,13 @@ export function ingestPages(deps: { db: Kysely<DB>; config: Pick<Config, 'limits
       <>
         <h1>Ingest log</h1>
         <p>Every document DMARC Watch has looked at, from mailboxes, uploads and imports, with what became of it. A document offered again by the same source keeps its row; only its last-seen time moves.</p>
-        <LogFilters action={`${base(c)}/ingest-log`} outcome={outcome} sourceType={sourceType} />
+        <LogFilters action={`${base(c)}/ingest-log`} outcome={outcome} sourceType={sourceType} state={state} />
         <DataTable
           c={c}
-          caption={`Documents, newest first${filtered ? ' (filtered)' : ''}`}
+          caption={`Documents, ${orderWords(columns, state, LOG_DEFAULT)}${filtered ? ' (filtered)' : ''}`}
           columns={columns}
           rows={page.items}
-          state={tableState(c, columns, { sort: 'seen', dir: 'desc' })}
+          state={state}
           nextCursor={page.nextCursor}
           empty={
             filtered ? (

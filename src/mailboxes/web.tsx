@@ -128,7 +128,7 @@ function mailboxColumns(c: C, canWrite: boolean): Column<MailboxView>[] {
       },
     },
     { key: 'lastPoll', label: 'Last poll', sortable: true, value: (m) => (m.lastPollFinishedAt ? new Date(m.lastPollFinishedAt).toISOString() : null), render: (m) => when(m.lastPollFinishedAt) },
-    { key: 'outcome', label: 'Outcome', value: (m) => (m.lastOutcome === null ? 'not polled yet' : m.lastOutcome === 'error' ? 'failed' : 'worked') },
+    { key: 'outcome', label: 'Outcome', sortable: true, value: (m) => (m.lastOutcome === null ? 'not polled yet' : m.lastOutcome === 'error' ? 'failed' : 'worked') },
     { key: 'processed', label: 'Messages processed', sortable: true, numeric: true, value: (m) => m.messagesProcessed, render: (m) => m.messagesProcessed.toLocaleString('en') },
     { key: 'reports', label: 'Reports stored', sortable: true, numeric: true, value: (m) => m.reportsStored, render: (m) => m.reportsStored.toLocaleString('en') },
   ];
@@ -200,6 +200,7 @@ export function mailboxPages(deps: { db: Kysely<DB>; keyring: Keyring }): Hono<W
 
   app.get('/o/:org/mailboxes', async (c) => {
     const canWrite = allowed(c, 'write');
+    // An organisation's mailboxes are few: listed whole and sorted here.
     const mailboxes = await listMailboxes(db, c.get('org').orgId);
     const columns = mailboxColumns(c, canWrite);
     const state = tableState(c, columns, { sort: 'name', dir: 'asc' });

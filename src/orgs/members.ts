@@ -1,7 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import { recordAuditEvent } from '../audit/record.js';
 import type { AuditInput } from '../audit/types.js';
-import type { Role } from '../auth/roles.js';
+import { ROLE_RANK, type Role } from '../auth/roles.js';
+import { orderedAfter, rankOf, toMillisecond, type ListOrder, type SortCursor, type SortKey } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import { checkRemoval, checkRoleChange, type MemberActor } from './member-rules.js';
 import { lockOrganization } from './organizations.js';
@@ -22,18 +23,23 @@ interface ChangeContext {
   ip: string | null;
 }
 
-/** The organisation's members by address, `limit` of them after the (email, userId) given. */
-export async function listMembers(db: Kysely<DB>, orgId: number, page: { limit: number; after: [string, number] | null }): Promise<Member[]> {
-  let query = db
+/** What the members list can be sorted by (the page's column keys); by address by default. */
+export const MEMBER_SORT: Record<'email' | 'role' | 'joined', SortKey<Member>> = {
+  email: { sql: sql.ref('u.email'), type: 'text', of: (m) => m.email },
+  role: { sql: rankOf(sql.ref('m.role'), ROLE_RANK), type: 'number', of: (m) => ROLE_RANK[m.role] },
+  joined: { sql: toMillisecond(sql.ref('m.created_at')), type: 'time', of: (m) => m.joinedAt },
+};
+export type MemberSort = keyof typeof MEMBER_SORT;
+
+/** The organisation's members, `limit` of them after the cursor's (sort value, user id): by address unless another order is asked for. */
+export async function listMembers(db: Kysely<DB>, orgId: number, page: { limit: number; after: SortCursor | null; order?: ListOrder<MemberSort> }): Promise<Member[]> {
+  const order = page.order ?? { by: 'email', dir: 'asc' };
+  const query = db
     .selectFrom('membership as m')
     .innerJoin('user_account as u', 'u.id', 'm.user_id')
     .select(['u.id', 'u.email', 'm.role', 'm.created_at'])
     .where('m.org_id', '=', orgId);
-  if (page.after) {
-    const [email, id] = page.after;
-    query = query.where((eb) => eb(eb.refTuple('u.email', 'u.id'), '>', eb.tuple(email, id)));
-  }
-  const rows = await query.orderBy('u.email').orderBy('u.id').limit(page.limit).execute();
+  const rows = await orderedAfter(query, MEMBER_SORT[order.by], order.dir, sql.ref('u.id'), page.after).limit(page.limit).execute();
   return rows.map((row) => ({ userId: row.id, email: row.email, role: row.role as Role, joinedAt: new Date(row.created_at) }));
 }
 

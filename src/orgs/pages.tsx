@@ -2,6 +2,7 @@ import type { Child } from 'hono/jsx';
 import type { ApiKeySummary } from '../auth/api-keys.js';
 import type { InvitationSummary } from '../auth/invitations.js';
 import { atLeast, type ApiScope, type Role } from '../auth/roles.js';
+import { CopyField } from '../web/components/copy-field.js';
 import { CsrfField } from '../web/layout.js';
 import type { Member } from './members.js';
 
@@ -203,14 +204,18 @@ export function NewApiKey(props: { base: string; apiKey: string; summary: ApiKey
         Copy the key now and keep it somewhere safe: it is shown only this once. DMARC Watch stores only a hash of it and cannot show it again. If you lose it, revoke it and
         create another.
       </p>
-      <div class="stack key-result">
-        <label for="new-key">
-          API key “{props.summary.name}” ({props.summary.scope} scope{props.summary.expiresAt ? `, expires ${when(props.summary.expiresAt)}` : ', no expiry'})
-        </label>
-        <input type="text" id="new-key" class="secret" readonly value={props.apiKey} autocomplete="off" spellcheck={false} />
-        <span class="hint">
-          Send it as <code>Authorization: Bearer {props.summary.prefix}…</code> to <code>/api/v1</code>; see the <a href="/api/docs">API reference</a>.
-        </span>
+      <div class="key-result">
+        <CopyField
+          id="new-key"
+          label={`API key “${props.summary.name}” (${props.summary.scope} scope${props.summary.expiresAt ? `, expires ${when(props.summary.expiresAt)}` : ', no expiry'})`}
+          value={props.apiKey}
+          what="the API key"
+          hint={
+            <>
+              Send it as <code>Authorization: Bearer {props.summary.prefix}…</code> to <code>/api/v1</code>; see the <a href="/api/docs">API reference</a>.
+            </>
+          }
+        />
       </div>
       <p>
         <a href={`${props.base}/settings/api-keys`}>Done: back to the API keys</a>

@@ -229,7 +229,7 @@ export const orgsApi = [
     response: pageOf(invitation),
     handler: async ({ db, org, query, now }) => {
       const before = decodeCursor(query.cursor, z.tuple([z.string(), z.number().int()]));
-      const items = await listPendingInvitations(db, org.orgId, { limit: query.limit + 1, before, now });
+      const items = await listPendingInvitations(db, org.orgId, { limit: query.limit + 1, after: before, now });
       return toPage(items, query.limit, (i) => [i.createdAt.toISOString(), i.id], invitationOut);
     },
   }),

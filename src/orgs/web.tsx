@@ -1,23 +1,23 @@
 import { Hono, type Context } from 'hono';
 import type { Child } from 'hono/jsx';
 import type { Kysely } from 'kysely';
-import { z } from 'zod';
 import { ApiError } from '../api/errors.js';
-import { decodeCursor, toPage } from '../api/pagination.js';
-import { createApiKey, listApiKeys, revokeApiKey, type ApiKeySummary } from '../auth/api-keys.js';
-import { inviteMember, listPendingInvitations, revokeInvitation, type InvitationSummary } from '../auth/invitations.js';
+import { toPage } from '../api/pagination.js';
+import { apiKeySort, createApiKey, listApiKeys, revokeApiKey, type ApiKeySummary } from '../auth/api-keys.js';
+import { INVITATION_SORT, inviteMember, listPendingInvitations, revokeInvitation, type InvitationSummary } from '../auth/invitations.js';
 import { roleAllows, type ApiScope, type Permission, type Role } from '../auth/roles.js';
 import { normalizeEmail } from '../auth/users.js';
 import type { AuditInput } from '../audit/types.js';
 import type { Config } from '../config.js';
+import { decodeSortCursor, sortCursorOf, type SortCursor, type SortKey } from '../db/keyset.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import type { Mailer } from '../mail/mailer.js';
-import { DataTable, downloadFormat, tableDownload, tableState, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, listOrder, orderWords, tableDownload, tableState, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { DEFAULT_ORG_SLUG } from './default-org.js';
 import { deleteOrganization } from './delete-organization.js';
-import { changeMemberRole, listMembers, removeMember, type Member } from './members.js';
+import { changeMemberRole, listMembers, MEMBER_SORT, removeMember, type Member } from './members.js';
 import { getOrganization, renameOrganization } from './organizations.js';
 import {
   ApiKeyForm,
@@ -44,6 +44,9 @@ type C = Context<WebEnv>;
 const PAGE = 50;
 const DOWNLOAD_LIMIT = 10_000;
 const RULE_STATUS = { not_found: 404, forbidden: 403, conflict: 409 } as const;
+const MEMBERS_DEFAULT = { sort: 'email', dir: 'asc', words: 'by address' } as const;
+const INVITATIONS_DEFAULT = { sort: 'sent', dir: 'desc', words: 'newest first' } as const;
+const KEYS_DEFAULT = { sort: 'created', dir: 'desc', words: 'newest first' } as const;
 
 const DONE_WORDS: Record<string, string> = {
   renamed: 'The organisation has a new name.',
@@ -172,21 +175,23 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
   // ---- members -----------------------------------------------------------------------------------
 
   const memberColumns = (c: C): Column<Member>[] => [
-    { key: 'email', label: 'Member', value: (m) => m.email, render: (m) => (m.userId === me(c).userId ? <>{m.email} <span class="muted">(you)</span></> : m.email) },
-    { key: 'role', label: 'Role', value: (m) => m.role },
-    { key: 'joined', label: 'Joined', value: (m) => m.joinedAt.toISOString(), render: (m) => when(m.joinedAt) },
+    { key: 'email', label: 'Member', sortable: true, value: (m) => m.email, render: (m) => (m.userId === me(c).userId ? <>{m.email} <span class="muted">(you)</span></> : m.email) },
+    { key: 'role', label: 'Role', sortable: true, value: (m) => m.role },
+    { key: 'joined', label: 'Joined', sortable: true, value: (m) => m.joinedAt.toISOString(), render: (m) => when(m.joinedAt) },
     { key: 'actions', label: 'Actions', value: () => null, render: (m) => <MemberActions base={base(c)} csrf={c.get('csrfToken')} member={m} me={{ userId: me(c).userId, role: c.get('org').role }} /> },
   ];
 
   const membersPage = async (c: C, options: { problem?: string; status?: 403 | 404 | 409 } = {}) => {
     const orgId = c.get('org').orgId;
     const columns = memberColumns(c);
+    const state = tableState(c, columns, MEMBERS_DEFAULT);
+    const order = listOrder(MEMBER_SORT, state, { by: MEMBERS_DEFAULT.sort, dir: MEMBERS_DEFAULT.dir });
     const format = downloadFormat(c);
-    if (format) return tableDownload(c, 'members', format, columns.slice(0, 3), await listMembers(db, orgId, { limit: DOWNLOAD_LIMIT, after: null }));
-    const after = cursorOf(c);
+    if (format) return tableDownload(c, 'members', format, columns.slice(0, 3), await listMembers(db, orgId, { limit: DOWNLOAD_LIMIT, after: null, order }));
+    const after = cursorOf(c, MEMBER_SORT[order.by]);
     if (after === undefined) return staleCursor(c, 'members');
-    const rows = await listMembers(db, orgId, { limit: PAGE + 1, after });
-    const members = toPage(rows, PAGE, (m) => [m.email, m.userId], (m) => m);
+    const rows = await listMembers(db, orgId, { limit: PAGE + 1, after, order });
+    const members = toPage(rows, PAGE, (m) => sortCursorOf(MEMBER_SORT[order.by], m, m.userId), (m) => m);
     return page(
       c,
       'members',
@@ -205,7 +210,16 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
             </>
           ) : null}
         </p>
-        <DataTable c={c} caption="Members, by address" columns={columns} rows={members.items} state={tableState(c, columns, { sort: 'email', dir: 'asc' })} nextCursor={members.nextCursor} empty={<p>No members.</p>} />
+        <DataTable
+          c={c}
+          path={`${base(c)}/settings/members`}
+          caption={`Members, ${orderWords(columns, state, MEMBERS_DEFAULT)}`}
+          columns={columns}
+          rows={members.items}
+          state={state}
+          nextCursor={members.nextCursor}
+          empty={<p>No members.</p>}
+        />
       </>,
       options.status ?? 200,
     );
@@ -247,10 +261,10 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
   // ---- invitations -------------------------------------------------------------------------------
 
   const invitationColumns = (c: C): Column<InvitationSummary>[] => [
-    { key: 'email', label: 'Address', value: (i) => i.email },
-    { key: 'role', label: 'Role', value: (i) => i.role },
-    { key: 'sent', label: 'Sent', value: (i) => i.createdAt.toISOString(), render: (i) => when(i.createdAt) },
-    { key: 'expires', label: 'Expires', value: (i) => i.expiresAt.toISOString(), render: (i) => when(i.expiresAt) },
+    { key: 'email', label: 'Address', sortable: true, value: (i) => i.email },
+    { key: 'role', label: 'Role', sortable: true, value: (i) => i.role },
+    { key: 'sent', label: 'Sent', sortable: true, value: (i) => i.createdAt.toISOString(), render: (i) => when(i.createdAt) },
+    { key: 'expires', label: 'Expires', sortable: true, value: (i) => i.expiresAt.toISOString(), render: (i) => when(i.expiresAt) },
     { key: 'actions', label: 'Actions', value: () => null, render: (i) => <RevokeInvitation base={base(c)} csrf={c.get('csrfToken')} invitation={i} /> },
   ];
 
@@ -258,12 +272,14 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
     const orgId = c.get('org').orgId;
     const now = deps.clock();
     const columns = invitationColumns(c);
+    const state = tableState(c, columns, INVITATIONS_DEFAULT);
+    const order = listOrder(INVITATION_SORT, state, { by: INVITATIONS_DEFAULT.sort, dir: INVITATIONS_DEFAULT.dir });
     const format = downloadFormat(c);
-    if (format) return tableDownload(c, 'invitations', format, columns.slice(0, 4), await listPendingInvitations(db, orgId, { limit: DOWNLOAD_LIMIT, before: null, now }));
-    const before = cursorOf(c);
-    if (before === undefined) return staleCursor(c, 'invitations');
-    const rows = await listPendingInvitations(db, orgId, { limit: PAGE + 1, before, now });
-    const pending = toPage(rows, PAGE, (i) => [i.createdAt.toISOString(), i.id], (i) => i);
+    if (format) return tableDownload(c, 'invitations', format, columns.slice(0, 4), await listPendingInvitations(db, orgId, { limit: DOWNLOAD_LIMIT, after: null, now, order }));
+    const after = cursorOf(c, INVITATION_SORT[order.by]);
+    if (after === undefined) return staleCursor(c, 'invitations');
+    const rows = await listPendingInvitations(db, orgId, { limit: PAGE + 1, after, now, order });
+    const pending = toPage(rows, PAGE, (i) => sortCursorOf(INVITATION_SORT[order.by], i, i.id), (i) => i);
     return page(
       c,
       'invitations',
@@ -277,10 +293,11 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
         <h2>Pending invitations</h2>
         <DataTable
           c={c}
-          caption="Pending invitations, newest first"
+          path={`${base(c)}/settings/invitations`}
+          caption={`Pending invitations, ${orderWords(columns, state, INVITATIONS_DEFAULT)}`}
           columns={columns}
           rows={pending.items}
-          state={tableState(c, columns, { sort: 'sent', dir: 'desc' })}
+          state={state}
           nextCursor={pending.nextCursor}
           empty={<p>No invitation is waiting for an answer. Invitations that were accepted, revoked or are over 14 days old are not listed.</p>}
         />
@@ -322,13 +339,13 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
   const keyState = (k: ApiKeySummary, now: Date): string => (k.revokedAt ? `revoked ${when(k.revokedAt)}` : k.expiresAt && k.expiresAt <= now ? `expired ${when(k.expiresAt)}` : 'active');
 
   const keyColumns = (c: C, now: Date): Column<ApiKeySummary>[] => [
-    { key: 'name', label: 'Name', value: (k) => k.name },
-    { key: 'prefix', label: 'Key starts with', value: (k) => k.prefix, render: (k) => <code>{k.prefix}…</code> },
-    { key: 'scope', label: 'Scope', value: (k) => k.scope },
-    { key: 'created', label: 'Created', value: (k) => k.createdAt.toISOString(), render: (k) => when(k.createdAt) },
-    { key: 'lastUsed', label: 'Last used', value: (k) => (k.lastUsedAt ? k.lastUsedAt.toISOString() : null), render: (k) => (k.lastUsedAt ? when(k.lastUsedAt) : 'never') },
-    { key: 'expires', label: 'Expires', value: (k) => (k.expiresAt ? k.expiresAt.toISOString() : null), render: (k) => (k.expiresAt ? when(k.expiresAt) : 'never') },
-    { key: 'state', label: 'State', value: (k) => keyState(k, now) },
+    { key: 'name', label: 'Name', sortable: true, value: (k) => k.name },
+    { key: 'prefix', label: 'Key starts with', sortable: true, value: (k) => k.prefix, render: (k) => <code>{k.prefix}…</code> },
+    { key: 'scope', label: 'Scope', sortable: true, value: (k) => k.scope },
+    { key: 'created', label: 'Created', sortable: true, value: (k) => k.createdAt.toISOString(), render: (k) => when(k.createdAt) },
+    { key: 'lastUsed', label: 'Last used', sortable: true, value: (k) => (k.lastUsedAt ? k.lastUsedAt.toISOString() : null), render: (k) => (k.lastUsedAt ? when(k.lastUsedAt) : 'never') },
+    { key: 'expires', label: 'Expires', sortable: true, value: (k) => (k.expiresAt ? k.expiresAt.toISOString() : null), render: (k) => (k.expiresAt ? when(k.expiresAt) : 'never') },
+    { key: 'state', label: 'State', sortable: true, value: (k) => keyState(k, now) },
     { key: 'actions', label: 'Actions', value: () => null, render: (k) => (keyState(k, now) === 'active' ? <RevokeApiKey base={base(c)} csrf={c.get('csrfToken')} summary={k} /> : <span class="muted">—</span>) },
   ];
 
@@ -336,12 +353,15 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
     const orgId = c.get('org').orgId;
     const now = deps.clock();
     const columns = keyColumns(c, now);
+    const sorts = apiKeySort(now);
+    const state = tableState(c, columns, KEYS_DEFAULT);
+    const order = listOrder(sorts, state, { by: KEYS_DEFAULT.sort, dir: KEYS_DEFAULT.dir });
     const format = downloadFormat(c);
-    if (format) return tableDownload(c, 'api-keys', format, columns.slice(0, 7), await listApiKeys(db, orgId, { limit: DOWNLOAD_LIMIT, before: null }));
-    const before = cursorOf(c);
-    if (before === undefined) return staleCursor(c, 'api-keys');
-    const rows = await listApiKeys(db, orgId, { limit: PAGE + 1, before });
-    const keys = toPage(rows, PAGE, (k) => [k.createdAt.toISOString(), k.id], (k) => k);
+    if (format) return tableDownload(c, 'api-keys', format, columns.slice(0, 7), await listApiKeys(db, orgId, { limit: DOWNLOAD_LIMIT, after: null, order, now }));
+    const after = cursorOf(c, sorts[order.by]);
+    if (after === undefined) return staleCursor(c, 'api-keys');
+    const rows = await listApiKeys(db, orgId, { limit: PAGE + 1, after, order, now });
+    const keys = toPage(rows, PAGE, (k) => sortCursorOf(sorts[order.by], k, k.id), (k) => k);
     return page(
       c,
       'api-keys',
@@ -357,10 +377,11 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
         <h2>Keys</h2>
         <DataTable
           c={c}
-          caption="API keys, newest first"
+          path={`${base(c)}/settings/api-keys`}
+          caption={`API keys, ${orderWords(columns, state, KEYS_DEFAULT)}`}
           columns={columns}
           rows={keys.items}
-          state={tableState(c, columns, { sort: 'created', dir: 'desc' })}
+          state={state}
           nextCursor={keys.nextCursor}
           empty={<p>No API keys yet. Create one above for a script, a monitoring system or a SIEM export.</p>}
         />
@@ -441,10 +462,10 @@ export function organizationPages(deps: OrgPagesDeps): Hono<WebEnv> {
   return app;
 }
 
-/** The (text, id) page cursor of the query string: null for the first page, undefined when it is not one of ours. */
-function cursorOf(c: C): [string, number] | null | undefined {
+/** The page cursor of the query string for this order: null for the first page, undefined when it is not one of ours. */
+function cursorOf<Row>(c: C, key: SortKey<Row>): SortCursor | null | undefined {
   try {
-    return decodeCursor(c.req.query('cursor'), z.tuple([z.string(), z.number().int()]));
+    return decodeSortCursor(c.req.query('cursor'), key);
   } catch (error) {
     if (error instanceof ApiError) return undefined;
     throw error;

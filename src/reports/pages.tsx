@@ -1,8 +1,8 @@
 import type { Context } from 'hono';
 import { recomputeAlignment, type AlignmentPolicy } from '../enrich/alignment.js';
 import type { Child } from 'hono/jsx';
-import { DataTable, type Column, type TableState } from '../web/components/data-table.js';
-import type { AggregateRecordDetail, AggregateReportDetail } from './queries/aggregate-report.js';
+import { DataTable, orderWords, sortRows, tableState, type Column, type TableState } from '../web/components/data-table.js';
+import { dmarcVerdict, type AggregateRecordDetail, type AggregateReportDetail } from './queries/aggregate-report.js';
 import type { FailureReportDetail } from './queries/failure-report.js';
 import type { ReportKind } from './queries/kinds.js';
 import type { ReportSummary } from './queries/report-summaries.js';
@@ -67,13 +67,6 @@ const TLS_RESULT_WORDS: Record<string, string> = {
   'sts-policy-invalid': 'The MTA-STS policy is not valid.',
   'sts-webpki-invalid': 'The certificate of the MTA-STS policy host is not valid.',
 };
-
-/** DMARC passes when either aligned DKIM or aligned SPF passes; unknown stays unknown. */
-function dmarcVerdict(record: Pick<AggregateRecordDetail, 'dkim' | 'spf'>): 'pass' | 'fail' | 'unknown' {
-  if (record.dkim === 'pass' || record.spf === 'pass') return 'pass';
-  if (record.dkim === null && record.spf === null) return 'unknown';
-  return 'fail';
-}
 
 function Result(props: { value: string | null }) {
   if (props.value === null) return <span class="result result-unknown">not given</span>;
@@ -309,16 +302,20 @@ function alignmentCheck(record: AggregateRecordDetail, policy: AlignmentPolicy):
   return { agrees: false, text: result.explanation ?? 'The reporter and the recomputation disagree.' };
 }
 
+/** Records come in the report's own order unless a column is chosen. */
+export const RECORDS_DEFAULT = { sort: 'report', dir: 'asc', words: "in the report's order" } as const;
+
 /** The columns of a report's records; `policy` (the report's adkim/aspf) enables the alignment check. */
 export function recordColumns(policy: AlignmentPolicy): Column<AggregateRecordDetail>[] {
   return [
-    { key: 'sourceIp', label: 'Source IP', value: (r) => r.sourceIp, render: (r) => <code class="ip">{r.sourceIp}</code> },
-    { key: 'count', label: 'Messages', value: (r) => r.count, render: (r) => count(r.count), numeric: true },
-    { key: 'dmarc', label: 'DMARC', value: (r) => dmarcVerdict(r), render: (r) => <Result value={dmarcVerdict(r) === 'unknown' ? null : dmarcVerdict(r)} /> },
-    { key: 'disposition', label: 'Disposition', value: (r) => r.disposition },
+    { key: 'sourceIp', sortable: true, label: 'Source IP', value: (r) => r.sourceIp, render: (r) => <code class="ip">{r.sourceIp}</code> },
+    { key: 'count', sortable: true, label: 'Messages', value: (r) => r.count, render: (r) => count(r.count), numeric: true },
+    { key: 'dmarc', sortable: true, label: 'DMARC', value: (r) => dmarcVerdict(r), render: (r) => <Result value={dmarcVerdict(r) === 'unknown' ? null : dmarcVerdict(r)} /> },
+    { key: 'disposition', sortable: true, label: 'Disposition', value: (r) => r.disposition },
     {
       key: 'identifiers',
       label: 'From / envelope',
+      sortable: true,
       value: (r) => [`header_from=${r.headerFrom}`, r.envelopeFrom ? `envelope_from=${r.envelopeFrom}` : '', r.envelopeTo ? `envelope_to=${r.envelopeTo}` : ''].filter(Boolean).join('; '),
       render: (r) => (
         <>
@@ -464,7 +461,7 @@ export function AggregateReportView(props: {
           <h2 id="records">Records</h2>
           <DataTable
             c={props.c}
-            caption={`Records, in the report's order (${plural(report.recordCount, 'record')})`}
+            caption={`Records, ${orderWords(recordColumns(report.policy), props.recordsState, RECORDS_DEFAULT)} (${plural(report.recordCount, 'record')})`}
             columns={recordColumns(report.policy)}
             rows={props.records}
             state={props.recordsState}
@@ -485,6 +482,7 @@ function tlsFailureColumns(): Column<TlsFailureDetail>[] {
     {
       key: 'resultType',
       label: 'Result',
+      sortable: true,
       value: (f) => f.resultType,
       render: (f) => (
         <>
@@ -493,11 +491,12 @@ function tlsFailureColumns(): Column<TlsFailureDetail>[] {
         </>
       ),
     },
-    { key: 'sessions', label: 'Failed sessions', value: (f) => f.failedSessions, render: (f) => count(f.failedSessions), numeric: true },
-    { key: 'sendingMtaIp', label: 'Sending MTA IP', value: (f) => f.sendingMtaIp },
+    { key: 'sessions', sortable: true, label: 'Failed sessions', value: (f) => f.failedSessions, render: (f) => count(f.failedSessions), numeric: true },
+    { key: 'sendingMtaIp', sortable: true, label: 'Sending MTA IP', value: (f) => f.sendingMtaIp },
     {
       key: 'receivingMx',
       label: 'Receiving MX',
+      sortable: true,
       value: (f) => [f.receivingMxHostname, f.receivingMxHelo ? `HELO ${f.receivingMxHelo}` : null, f.receivingIp].filter(Boolean).join('; ') || null,
       render: (f) => (
         <>
@@ -507,7 +506,7 @@ function tlsFailureColumns(): Column<TlsFailureDetail>[] {
         </>
       ),
     },
-    { key: 'failureReasonCode', label: 'Reason code', value: (f) => f.failureReasonCode },
+    { key: 'failureReasonCode', sortable: true, label: 'Reason code', value: (f) => f.failureReasonCode },
     { key: 'additionalInformation', label: 'Additional information', value: (f) => f.additionalInformation },
   ];
 }
@@ -521,7 +520,9 @@ export function TlsReportView(props: { c: Context; base: string; report: TlsRepo
       : report.failedSessions === 0
         ? { tone: 'good', text: `All ${plural(total, 'session')} to your servers used TLS as your policy asks.` }
         : { tone: 'bad', text: `${count(report.failedSessions)} of ${plural(total, 'session')} failed to set up TLS as your policy asks; the failures are below.` };
-  const state: TableState = { sort: '', dir: 'desc', cursor: null };
+  // A report's failure details are few: sorted here, one order for every policy's table.
+  const columns = tlsFailureColumns();
+  const state = tableState(props.c, columns, { sort: '', dir: 'desc' });
   return (
     <>
       <p>
@@ -577,8 +578,8 @@ export function TlsReportView(props: { c: Context; base: string; report: TlsRepo
               <DataTable
                 c={props.c}
                 caption={`Failures under policy ${i + 1}`}
-                columns={tlsFailureColumns()}
-                rows={policy.failures}
+                columns={columns}
+                rows={sortRows(policy.failures, columns, state)}
                 state={state}
                 nextCursor={null}
                 exportable={false}

@@ -422,7 +422,7 @@ export const reportsApi = [
       const report = await aggregateReport(db, org.orgId, params.report);
       if (!report) throw notFound('Report');
       const after = decodeCursor(query.recordsCursor, z.tuple([z.number().int().min(0)]));
-      const records = await aggregateRecords(db, org.orgId, report.id, { limit: query.recordsLimit + 1, afterOrdinal: after ? after[0] : null });
+      const records = await aggregateRecords(db, org.orgId, report.id, { limit: query.recordsLimit + 1, after: after ? [after[0], after[0]] : null });
       return {
         kind: 'aggregate' as const,
         ...report,

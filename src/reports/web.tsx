@@ -5,10 +5,11 @@ import { ApiError } from '../api/errors.js';
 import { decodeCursor, toPage, type CursorKey } from '../api/pagination.js';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
-import { DataTable, downloadFormat, tableDownload, tableState } from '../web/components/data-table.js';
+import { decodeSortCursor, sortCursorOf, type SortCursor } from '../db/keyset.js';
+import { DataTable, downloadFormat, listOrder, tableDownload, tableState } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
-import { AggregateReportView, FailureReportView, NoReports, RawDocument, ReportFilters, TlsReportView, recordColumns, reportListColumns, type ReportListForm } from './pages.js';
-import { aggregateRecords, aggregateReport, type AggregateRecordDetail } from './queries/aggregate-report.js';
+import { AggregateReportView, FailureReportView, NoReports, RawDocument, RECORDS_DEFAULT, ReportFilters, TlsReportView, recordColumns, reportListColumns, type ReportListForm } from './pages.js';
+import { aggregateRecords, aggregateReport, RECORD_SORT, type AggregateRecordDetail } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, type ReportKind } from './queries/kinds.js';
 import { listReports, type ReportListFilter, type ReportListKey } from './queries/list-reports.js';
@@ -26,7 +27,6 @@ const DAY_MS = 86_400_000;
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
 
 const listCursor = z.tuple([z.iso.datetime(), z.enum(REPORT_KINDS), z.number().int()]);
-const recordsCursor = z.tuple([z.number().int().min(0)]);
 
 class BadCursor extends Error {}
 
@@ -214,23 +214,25 @@ export function reportPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
     const report = id === null ? undefined : await aggregateReport(db, org.orgId, id);
     if (!report) return notFound(c);
     const columns = recordColumns(report.policy);
+    const state = tableState(c, columns, RECORDS_DEFAULT);
+    const order = listOrder(RECORD_SORT, state, { by: RECORDS_DEFAULT.sort, dir: RECORDS_DEFAULT.dir });
     const format = downloadFormat(c);
     if (format) {
-      const records = await aggregateRecords(db, org.orgId, report.id, { limit: RECORDS_DOWNLOAD_LIMIT, afterOrdinal: null });
+      const records = await aggregateRecords(db, org.orgId, report.id, { limit: RECORDS_DOWNLOAD_LIMIT, after: null, order });
       return tableDownload(c, `records-${report.reporter}-${report.reportId}`, format, columns, records);
     }
-    let cursor;
+    let cursor: SortCursor | null;
     try {
-      cursor = cursorOf(c, recordsCursor);
+      cursor = decodeSortCursor(c.req.query('cursor'), RECORD_SORT[order.by]);
     } catch (error) {
-      if (error instanceof BadCursor) return badLink(c);
+      if (error instanceof ApiError) return badLink(c);
       throw error;
     }
     const [records, preview] = await Promise.all([
-      aggregateRecords(db, org.orgId, report.id, { limit: RECORDS_PAGE + 1, afterOrdinal: cursor ? cursor[0] : null }),
+      aggregateRecords(db, org.orgId, report.id, { limit: RECORDS_PAGE + 1, after: cursor, order }),
       previewOf(db, org.orgId, 'aggregate', report.id),
     ]);
-    const page = toPage(records, RECORDS_PAGE, (r: AggregateRecordDetail) => [r.ordinal], (r) => r);
+    const page = toPage(records, RECORDS_PAGE, (r: AggregateRecordDetail) => sortCursorOf(RECORD_SORT[order.by], r, r.ordinal), (r) => r);
     return renderOrgPage(
       c,
       db,
@@ -241,7 +243,7 @@ export function reportPages(deps: { db: Kysely<DB> }): Hono<WebEnv> {
         base={base(c)}
         report={report}
         records={page.items}
-        recordsState={tableState(c, columns, { sort: '', dir: 'asc' })}
+        recordsState={state}
         nextCursor={page.nextCursor}
         complete={cursor === null && page.nextCursor === null}
         raw={<RawDocument title="The report as received (XML)" preview={preview} downloadHref={rawHref(c, 'aggregate', report.id)} />}

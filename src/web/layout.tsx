@@ -40,7 +40,7 @@ export function CsrfField(props: { token: string | null | undefined }) {
   return props.token ? <input type="hidden" name="_csrf" value={props.token} /> : null;
 }
 
-/** The page frame. No inline script or style: the CSP allows /assets files only. */
+/** The page frame. No inline script or style: the CSP allows /assets files only (copy.js enhances Copy buttons). */
 export function Layout(props: LayoutProps) {
   return (
     <>
@@ -53,6 +53,7 @@ export function Layout(props: LayoutProps) {
           <title>{props.title} · DMARC Watch</title>
           <link rel="stylesheet" href={assetUrl('app.css')} />
           <link rel="icon" type="image/svg+xml" href={assetUrl('favicon.svg')} />
+          <script src={assetUrl('copy.js')} defer></script>
         </head>
         <body>
           <a class="skip-link" href="#main">

@@ -26,7 +26,7 @@ describeEachBackend('two-factor authentication (TOTP)', (backend) => {
     await browser.get('/settings/security');
     expect((await browser.post('/settings/security/totp/enrol', {})).status).toBe(303);
     const page = await (await browser.get('/settings/security')).text();
-    const secret = /<code class="secret">([A-Z2-7]+)<\/code>/.exec(page)![1]!;
+    const secret = /id="totp-secret" class="secret" readonly="" value="([A-Z2-7]+)"/.exec(page)![1]!;
     expect(page).toContain(`otpauth://totp/DMARC%20Watch:${encodeURIComponent(email)}?`);
     const confirmed = await browser.post('/settings/security/totp/confirm', { code: totpCodeAt(secret, h.clock()) });
     expect(confirmed.status).toBe(200);

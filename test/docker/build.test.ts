@@ -35,6 +35,7 @@ describe('the production build (the Dockerfile build stage, without Docker)', ()
     expect(fs.existsSync(path.join(dir, 'node_modules/vitest'))).toBe(false);
     expect(fs.existsSync(path.join(dir, 'dist/src/main.js'))).toBe(true);
     expect(fs.existsSync(path.join(dir, 'dist/src/web/assets/app.css'))).toBe(true);
+    expect(fs.existsSync(path.join(dir, 'dist/src/web/assets/copy.js'))).toBe(true);
   });
 
   it('runs --help and serves /healthz and its assets from the compiled code', async () => {

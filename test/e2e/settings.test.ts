@@ -110,4 +110,62 @@ describe.runIf(chromiumAvailable())('organisation settings in a real browser', (
     expect(problems).toEqual([]);
     await context.close();
   });
+  it('copies a new API key with the Copy button (keyboard included), which only shows when its script runs under the strict CSP', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: web.url });
+    const page = await signInThroughMail(context, web, 'owner@team.example');
+    const problems = watchConsole(page);
+    const response = await page.goto(`${web.url}/o/team-ltd/settings/api-keys`);
+    const csp = response?.headers()['content-security-policy'] ?? '';
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).not.toContain('unsafe-inline');
+    await page.getByLabel('Name').fill('Clipboard');
+    await page.getByRole('button', { name: 'Create API key' }).click();
+    await page.getByRole('heading', { name: 'Your new API key' }).waitFor();
+    const key = await page.getByLabel(/API key “Clipboard”/).inputValue();
+    expect(key).toMatch(/^dmw_/);
+
+    const copy = page.getByRole('button', { name: 'Copy the API key' });
+    await copy.waitFor({ state: 'visible' });
+    await copy.focus();
+    await page.keyboard.press('Enter');
+    const status = page.locator('[data-copy-status="new-key"]');
+    await expect.poll(() => status.textContent()).toBe('Copied');
+    await expect(status.getAttribute('role')).resolves.toBe('status');
+    expect(await page.evaluate('navigator.clipboard.readText()')).toBe(key);
+    // Clicked again, it says so again.
+    await page.evaluate('navigator.clipboard.writeText("")');
+    await copy.click();
+    await expect.poll(() => page.evaluate('navigator.clipboard.readText()')).toBe(key);
+    await expect.poll(() => status.textContent()).toBe('Copied');
+
+    // Without JavaScript the secret is still there to select, and no dead button shows.
+    const noScript = await browser.newContext({ javaScriptEnabled: false, storageState: await context.storageState() });
+    const plain = await noScript.newPage();
+    await plain.goto(`${web.url}/settings/security`);
+    await plain.getByRole('button', { name: 'Set up two-factor authentication' }).click();
+    const secret = plain.getByLabel('Secret key', { exact: true });
+    await expect(secret.inputValue()).resolves.toMatch(/^[A-Z2-7]{16,}$/);
+    await expect(secret.getAttribute('readonly')).resolves.not.toBeNull();
+    await expect(plain.getByRole('button', { name: /^Copy/ }).count()).resolves.toBe(0);
+    await expect(plain.locator('button[data-copy="totp-secret"]').isHidden()).resolves.toBe(true);
+    await page.goto(`${web.url}/settings/security`);
+    await page.getByRole('button', { name: 'Copy the secret key' }).click();
+    await expect.poll(() => page.evaluate('navigator.clipboard.readText()')).toBe(await secret.inputValue());
+    await noScript.close();
+    expect(problems).toEqual([]);
+
+    // The policy still refuses inline script: only files from /assets run.
+    const probe = await context.newPage();
+    await probe.goto(`${web.url}/settings/sessions`);
+    const outcome = await probe.evaluate(`new Promise((resolve) => {
+      document.addEventListener('securitypolicyviolation', (event) => resolve({ ran: window.inlineRan === true, directive: event.violatedDirective }), { once: true });
+      const script = document.createElement('script');
+      script.textContent = 'window.inlineRan = true';
+      document.head.appendChild(script);
+      setTimeout(() => resolve({ ran: window.inlineRan === true, directive: null }), 3000);
+    })`);
+    expect(outcome).toEqual({ ran: false, directive: expect.stringMatching(/^script-src/) });
+    await context.close();
+  });
 });

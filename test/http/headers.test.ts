@@ -24,6 +24,7 @@ describe('security headers', () => {
     ['/healthz', 'anonymous'],
     ['/no/such/page', 'anonymous'],
     ['/assets/app.css', 'anonymous'],
+    ['/assets/copy.js', 'anonymous'],
   ];
 
   it('uses exactly the documented policy', () => expect(CONTENT_SECURITY_POLICY).toBe(CSP));
@@ -47,10 +48,21 @@ describe('security headers', () => {
     async (path, who) => {
       const html = await (who === 'user' ? await user.get(path) : await h.browser().get(path)).text();
       if (!html.startsWith('<!doctype html>')) return; // redirects
-      expect(html).not.toMatch(/<script|<style|\sstyle=|\son[a-z]+=|javascript:/i);
+      expect(html).not.toMatch(/<style|\sstyle=|\son[a-z]+=|javascript:/i);
       expect(html).toMatch(/<link rel="stylesheet" href="\/assets\/app\.css\?v=[0-9a-f]{12}"\/?>/);
+      // One script, a versioned file of ours, empty: nothing inline.
+      expect(html.match(/<script[^>]*>[^<]*<\/script>/g)).toEqual([expect.stringMatching(/^<script src="\/assets\/copy\.js\?v=[0-9a-f]{12}" defer(="")?><\/script>$/)]);
+      expect(html.match(/<script/g)).toHaveLength(1);
     },
   );
+
+  it('serves the copy-button script as JavaScript, cached for a year', async () => {
+    const response = await h.browser().get('/assets/copy.js');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    expect(response.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect(await response.text()).toContain('navigator.clipboard.writeText');
+  });
 
   it('serves the stylesheet as CSS', async () => {
     const response = await h.browser().get('/assets/app.css');

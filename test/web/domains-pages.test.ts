@@ -38,7 +38,10 @@ describeEachBackend('the domains page', (backend) => {
     const row = await h.database.db.selectFrom('domain').selectAll().where('org_id', '=', org.id).executeTakeFirstOrThrow();
     expect(row.name).toBe('example.com');
     const page = await (await owner.browser.get(`/o/${org.slug}/domains`)).text();
-    expect(page).toContain(`_dmarcwatch.example.com TXT &quot;dmarcwatch-verification=${row.verification_token}&quot;`);
+    // The record to publish, as read-only fields with Copy buttons (shown by /assets/copy.js).
+    expect(page).toContain(`id="proof-name-${row.id}" class="secret" readonly="" value="_dmarcwatch.example.com"`);
+    expect(page).toContain(`id="proof-value-${row.id}" class="secret" readonly="" value="dmarcwatch-verification=${row.verification_token}"`);
+    expect(page).toMatch(new RegExp(`<button type="button" class="secondary copy-button" data-copy="proof-value-${row.id}" aria-label="Copy the TXT value for example.com" hidden="">`));
     expect(page).toContain('Not verified yet');
 
     dns.set('_dmarcwatch.example.com', { txt: [`dmarcwatch-verification=${row.verification_token}`] });

@@ -1,4 +1,5 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type SqlBool } from 'kysely';
+import { orderedAfter, type ListOrder, type SortCursor, type SortKey } from '../../db/keyset.js';
 import type { DB } from '../../db/schema.js';
 
 export interface AggregateReportDetail {
@@ -83,35 +84,64 @@ export interface AggregateRecordDetail {
   spfResults: Array<{ domain: string; scope: string | null; result: string; humanResult: string | null }>;
 }
 
+/** DMARC passes when either aligned DKIM or aligned SPF passes; unknown when the reporter gave neither. */
+export function dmarcVerdict(record: Pick<AggregateRecordDetail, 'dkim' | 'spf'>): 'pass' | 'fail' | 'unknown' {
+  if (record.dkim === 'pass' || record.spf === 'pass') return 'pass';
+  if (record.dkim === null && record.spf === null) return 'unknown';
+  return 'fail';
+}
+
+/** What a report's records can be sorted by (the page's column keys); `report` is the report's own order. */
+export const RECORD_SORT: Record<'report' | 'sourceIp' | 'count' | 'dmarc' | 'disposition' | 'identifiers', SortKey<AggregateRecordDetail>> = {
+  report: { sql: sql.ref('ordinal'), type: 'number', of: (r) => r.ordinal },
+  // inet order: IPv4 before IPv6, numerically.
+  sourceIp: { sql: sql.ref('source_ip'), type: 'text', of: (r) => r.sourceIp },
+  count: { sql: sql.ref('message_count'), type: 'number', of: (r) => r.count },
+  dmarc: {
+    sql: sql`case when dkim_eval = 'pass' or spf_eval = 'pass' then 'pass' when dkim_eval is null and spf_eval is null then 'unknown' else 'fail' end`,
+    type: 'text',
+    of: dmarcVerdict,
+  },
+  disposition: { sql: sql.ref('disposition'), type: 'text', of: (r) => r.disposition },
+  identifiers: { sql: sql.ref('header_from'), type: 'text', of: (r) => r.headerFrom },
+};
+export type RecordSort = keyof typeof RECORD_SORT;
+
 /**
- * Up to `limit` records of a report in document order, after the record `afterOrdinal`, each with
- * every DKIM and SPF result and the reasons the receiver gave. Scoped to the organisation.
+ * Up to `limit` records of a report after the cursor's record, in document order unless another
+ * is asked for, each with every DKIM and SPF result and the reasons the receiver gave. Scoped to
+ * the organisation. The cursor's id is the record's ordinal.
  */
 export async function aggregateRecords(
   db: Kysely<DB>,
   orgId: number,
   reportId: number,
-  page: { limit: number; afterOrdinal: number | null },
+  page: { limit: number; after: SortCursor | null; order?: ListOrder<RecordSort> },
 ): Promise<AggregateRecordDetail[]> {
-  let query = db
+  const order = page.order ?? { by: 'report', dir: 'asc' };
+  const query = db
     .selectFrom('aggregate_record')
     .select(['ordinal', 'source_ip', 'message_count', 'disposition', 'dkim_eval', 'spf_eval', 'header_from', 'envelope_from', 'envelope_to'])
     .where('org_id', '=', orgId)
     .where('report_id', '=', reportId);
-  if (page.afterOrdinal !== null) query = query.where('ordinal', '>', page.afterOrdinal);
-  const records = await query.orderBy('ordinal').limit(page.limit).execute();
+  const records = await orderedAfter(query, RECORD_SORT[order.by], order.dir, sql.ref('ordinal'), page.after).limit(page.limit).execute();
   if (records.length === 0) return [];
 
-  const first = records[0]!.ordinal;
-  const last = records[records.length - 1]!.ordinal;
+  // In document order the page is a range of ordinals; in any other it is a set.
+  const ordinals = records.map((r) => r.ordinal);
+  const first = Math.min(...ordinals);
+  const last = Math.max(...ordinals);
+  const ofPage =
+    last - first + 1 === ordinals.length
+      ? sql<SqlBool>`record_ordinal between ${first} and ${last}`
+      : sql<SqlBool>`record_ordinal = any(${sql.val(ordinals)}::integer[])`;
   const [dkim, spf, reasons] = await Promise.all([
     db
       .selectFrom('aggregate_record_dkim')
       .select(['record_ordinal', 'domain', 'selector', 'result', 'human_result'])
       .where('org_id', '=', orgId)
       .where('report_id', '=', reportId)
-      .where('record_ordinal', '>=', first)
-      .where('record_ordinal', '<=', last)
+      .where(ofPage)
       .orderBy('record_ordinal')
       .orderBy('ordinal')
       .execute(),
@@ -120,8 +150,7 @@ export async function aggregateRecords(
       .select(['record_ordinal', 'domain', 'scope', 'result', 'human_result'])
       .where('org_id', '=', orgId)
       .where('report_id', '=', reportId)
-      .where('record_ordinal', '>=', first)
-      .where('record_ordinal', '<=', last)
+      .where(ofPage)
       .orderBy('record_ordinal')
       .orderBy('ordinal')
       .execute(),
@@ -130,8 +159,7 @@ export async function aggregateRecords(
       .select(['record_ordinal', 'type', 'comment'])
       .where('org_id', '=', orgId)
       .where('report_id', '=', reportId)
-      .where('record_ordinal', '>=', first)
-      .where('record_ordinal', '<=', last)
+      .where(ofPage)
       .orderBy('record_ordinal')
       .orderBy('ordinal')
       .execute(),

@@ -20,21 +20,48 @@ export interface TableState {
   cursor: string | null;
 }
 
-/** The sort column (one of the sortable ones), direction and cursor from the query string. */
+/**
+ * The sort column (one of the sortable ones), direction and cursor from the query string. A sort
+ * the table does not offer falls back to the default order, direction included.
+ */
 export function tableState<Row>(c: Context, columns: Column<Row>[], defaults: { sort: string; dir: SortDirection }): TableState {
   const sort = c.req.query('sort');
   const dir = c.req.query('dir');
   const sortable = columns.filter((column) => column.sortable).map((column) => column.key);
-  return {
-    sort: sort !== undefined && sortable.includes(sort) ? sort : defaults.sort,
-    dir: dir === 'asc' || dir === 'desc' ? dir : defaults.dir,
-    cursor: c.req.query('cursor') || null,
-  };
+  const cursor = c.req.query('cursor') || null;
+  if (sort !== undefined && !sortable.includes(sort)) return { ...defaults, cursor };
+  return { sort: sort ?? defaults.sort, dir: dir === 'asc' || dir === 'desc' ? dir : defaults.dir, cursor };
 }
 
-/** The current URL with some query parameters replaced (undefined removes one). */
-export function withQuery(c: Context, changes: Record<string, string | undefined>): string {
+/** The order to ask a list for: the table's sort when the list offers it (`sorts` by column key), else the default. */
+export function listOrder<K extends string>(sorts: Record<K, unknown>, state: TableState, fallback: { by: K; dir: SortDirection }): { by: K; dir: SortDirection } {
+  return Object.hasOwn(sorts, state.sort) ? { by: state.sort as K, dir: state.dir } : fallback;
+}
+
+/** A caption's words for the order shown: `defaultWords` ("newest first") in the default order, else the column and direction. */
+export function orderWords<Row>(columns: Column<Row>[], state: TableState, defaults: { sort: string; dir: SortDirection; words: string }): string {
+  if (state.sort === defaults.sort && state.dir === defaults.dir) return defaults.words;
+  const column = columns.find((c) => c.key === state.sort);
+  return column ? `by ${column.label.toLowerCase()}, ${state.dir === 'asc' ? 'ascending' : 'descending'}` : defaults.words;
+}
+
+/** Hidden fields that keep a table's chosen order when the filter form above it is sent. */
+export function SortFields(props: { state: TableState; defaults: { sort: string; dir: SortDirection } }) {
+  if (props.state.sort === props.defaults.sort && props.state.dir === props.defaults.dir) return null;
+  return (
+    <>
+      <input type="hidden" name="sort" value={props.state.sort} />
+      <input type="hidden" name="dir" value={props.state.dir} />
+    </>
+  );
+}
+
+/** The current URL (at `path`, when given) with some query parameters replaced (undefined removes one). */
+export function withQuery(c: Context, changes: Record<string, string | undefined>, path?: string): string {
   const url = new URL(c.req.url);
+  if (path !== undefined) url.pathname = path;
+  // A one-time notice ("Member removed.") belongs to the answer it came with, not to later links.
+  url.searchParams.delete('done');
   for (const [key, value] of Object.entries(changes)) {
     if (value === undefined) url.searchParams.delete(key);
     else url.searchParams.set(key, value);
@@ -54,6 +81,8 @@ export interface DataTableProps<Row> {
   empty: Child;
   /** Offer CSV and JSON downloads of this table (same filters, every page). */
   exportable?: boolean;
+  /** The page's own path for its links, when this answer is to a form posted elsewhere. */
+  path?: string;
 }
 
 /** A table with sortable headers, a next-page link and exports; the server does the sorting and paging. */
@@ -72,7 +101,7 @@ export function DataTable<Row>(props: DataTableProps<Row>) {
               return (
                 <th scope="col" class={column.numeric ? 'num' : undefined} aria-sort={active ? (state.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
                   {column.sortable ? (
-                    <a href={withQuery(c, { sort: column.key, dir: next, cursor: undefined })}>
+                    <a href={withQuery(c, { sort: column.key, dir: next, cursor: undefined }, props.path)}>
                       {column.label}
                       {active ? <span aria-hidden="true">{state.dir === 'asc' ? ' ▲' : ' ▼'}</span> : null}
                     </a>
@@ -95,14 +124,14 @@ export function DataTable<Row>(props: DataTableProps<Row>) {
         </tbody>
       </table>
       <nav class="table-nav" aria-label={`${props.caption}: pages and downloads`}>
-        {state.cursor !== null ? <a href={withQuery(c, { cursor: undefined })}>First page</a> : null}
-        {props.nextCursor !== null ? <a href={withQuery(c, { cursor: props.nextCursor })}>Next page</a> : null}
+        {state.cursor !== null ? <a href={withQuery(c, { cursor: undefined }, props.path)}>First page</a> : null}
+        {props.nextCursor !== null ? <a href={withQuery(c, { cursor: props.nextCursor }, props.path)}>Next page</a> : null}
         {props.exportable !== false ? (
           <>
-            <a href={withQuery(c, { format: 'csv', cursor: undefined })} download>
+            <a href={withQuery(c, { format: 'csv', cursor: undefined }, props.path)} download>
               Download CSV
             </a>
-            <a href={withQuery(c, { format: 'json', cursor: undefined })} download>
+            <a href={withQuery(c, { format: 'json', cursor: undefined }, props.path)} download>
               Download JSON
             </a>
           </>
