@@ -141,15 +141,51 @@ const reportSummary = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** A list item as the API shows it: every field named, so `at` and any other internal field stay out. */
 function summaryOut(s: ReportSummary): z.input<typeof reportSummary> {
-  const base = { id: s.id, beginAt: iso(s.beginAt), endAt: iso(s.endAt), receivedAt: iso(s.receivedAt) };
   switch (s.kind) {
     case 'aggregate':
-      return { ...s, ...base };
+      return {
+        kind: 'aggregate',
+        id: s.id,
+        beginAt: iso(s.beginAt),
+        endAt: iso(s.endAt),
+        receivedAt: iso(s.receivedAt),
+        reporter: s.reporter,
+        reporterEmail: s.reporterEmail,
+        reportId: s.reportId,
+        domain: s.domain,
+        policy: s.policy,
+        messages: s.messages,
+        records: s.records,
+        warnings: s.warnings,
+      };
     case 'tls':
-      return { ...s, ...base };
+      return {
+        kind: 'tls',
+        id: s.id,
+        beginAt: iso(s.beginAt),
+        endAt: iso(s.endAt),
+        receivedAt: iso(s.receivedAt),
+        reporter: s.reporter,
+        reportId: s.reportId,
+        domains: s.domains,
+        successfulSessions: s.successfulSessions,
+        failedSessions: s.failedSessions,
+      };
     case 'failure':
-      return { ...s, ...base };
+      return {
+        kind: 'failure',
+        id: s.id,
+        beginAt: iso(s.beginAt),
+        endAt: iso(s.endAt),
+        receivedAt: iso(s.receivedAt),
+        domain: s.domain,
+        sourceIp: s.sourceIp,
+        feedbackType: s.feedbackType,
+        authFailure: s.authFailure,
+        deliveryResult: s.deliveryResult,
+      };
   }
 }
 
@@ -401,7 +437,7 @@ export const reportsApi = [
         },
         { limit: query.limit + 1, after: cursor ? { at: new Date(cursor[0]), kind: cursor[1], id: cursor[2] } : null },
       );
-      return toPage(rows, query.limit, (r) => [r.at.toISOString(), r.kind, r.id], ({ at: _at, ...summary }) => summaryOut(summary));
+      return toPage(rows, query.limit, (r) => [r.at.toISOString(), r.kind, r.id], summaryOut);
     },
   }),
   orgRoute({
