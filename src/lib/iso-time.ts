@@ -27,29 +27,48 @@ function isDigits(text: string, from: number, to: number): boolean {
 }
 
 /**
- * A timestamptz as PostgreSQL writes it in UTC (`2026-11-22 23:59:59+00`,
- * `2026-11-22 23:59:59.123456+00`), to the millisecond as JavaScript keeps it (truncated like
- * the engine's parser); null for any other shape, which the caller parses the general way.
+ * Whether this is a timestamptz as PostgreSQL writes it in a UTC session: `2026-11-22 23:59:59+00`
+ * or with 1–6 fraction digits (`2026-11-22 23:59:59.123456+00`), a year from 1000, a real date.
  */
-export function parseUtcTimestamp(text: string): Date | null {
+function isUtcTimestampText(text: string): boolean {
   const n = text.length;
-  if (n < 22 || n > 29 || n === 23) return null;
-  if (text.charCodeAt(n - 3) !== 43 || text.charCodeAt(n - 2) !== 48 || text.charCodeAt(n - 1) !== 48) return null;
-  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 32 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return null;
-  if (!isDigits(text, 0, 4) || !isDigits(text, 5, 7) || !isDigits(text, 8, 10) || !isDigits(text, 11, 13) || !isDigits(text, 14, 16) || !isDigits(text, 17, 19)) return null;
-  let ms = 0;
-  if (n > 22) {
-    if (text.charCodeAt(19) !== 46 || !isDigits(text, 20, n - 3)) return null;
-    ms = digit(text, 20) * 100 + (n > 24 ? digit(text, 21) * 10 : 0) + (n > 25 ? digit(text, 22) : 0);
-  }
+  if (n < 22 || n > 29 || n === 23) return false;
+  if (text.charCodeAt(n - 3) !== 43 || text.charCodeAt(n - 2) !== 48 || text.charCodeAt(n - 1) !== 48) return false;
+  if (text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 32 || text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return false;
+  if (!isDigits(text, 0, 4) || !isDigits(text, 5, 7) || !isDigits(text, 8, 10) || !isDigits(text, 11, 13) || !isDigits(text, 14, 16) || !isDigits(text, 17, 19)) return false;
+  if (n > 22 && (text.charCodeAt(19) !== 46 || !isDigits(text, 20, n - 3))) return false;
   const year = digit(text, 0) * 1000 + digit(text, 1) * 100 + digit(text, 2) * 10 + digit(text, 3);
   const month = digit(text, 5) * 10 + digit(text, 6);
   const day = digit(text, 8) * 10 + digit(text, 9);
-  const hour = digit(text, 11) * 10 + digit(text, 12);
-  const minute = digit(text, 14) * 10 + digit(text, 15);
-  const second = digit(text, 17) * 10 + digit(text, 18);
-  if (year < 1000 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) return null;
-  return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms));
+  return year >= 1000 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) && two10(text, 11) <= 23 && two10(text, 14) <= 59 && two10(text, 17) <= 59;
+}
+
+const two10 = (text: string, at: number) => digit(text, at) * 10 + digit(text, at + 1);
+
+/** Milliseconds of the fraction of a valid timestamp text (truncated, as the engine's parser does). */
+function millisecondsOf(text: string): number {
+  const n = text.length;
+  if (n === 22) return 0;
+  return digit(text, 20) * 100 + (n > 24 ? digit(text, 21) * 10 : 0) + (n > 25 ? digit(text, 22) : 0);
+}
+
+/**
+ * A timestamptz as PostgreSQL writes it in UTC, to the millisecond as JavaScript keeps it; null for
+ * any other shape (other offsets, infinity, BC), which the caller parses the general way.
+ */
+export function parseUtcTimestamp(text: string): Date | null {
+  if (!isUtcTimestampText(text)) return null;
+  const year = digit(text, 0) * 1000 + digit(text, 1) * 100 + digit(text, 2) * 10 + digit(text, 3);
+  return new Date(Date.UTC(year, two10(text, 5) - 1, two10(text, 8), two10(text, 11), two10(text, 14), two10(text, 17), millisecondsOf(text)));
+}
+
+/**
+ * The same text as `isoString(parseUtcTimestamp(text))` would give, without making a Date:
+ * `2026-11-22 23:59:59.1+00` → `2026-11-22T23:59:59.100Z`. Null for any other shape.
+ */
+export function utcTimestampIso(text: string): string | null {
+  if (!isUtcTimestampText(text)) return null;
+  return `${text.slice(0, 10)}T${text.slice(11, 19)}.${three(millisecondsOf(text))}Z`;
 }
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];

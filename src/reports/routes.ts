@@ -8,9 +8,9 @@ import { idParam, iso, orgParams, timestamp } from '../api/schemas.js';
 import { aggregateRecords, aggregateReport } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, reportKindOf, type ReportKind } from './queries/kinds.js';
-import { listReports } from './queries/list-reports.js';
+import { listReportRows, type ReportListRow } from './queries/list-reports.js';
+import { timestamptzIso } from '../db/timestamptz.js';
 import { rawReportDocument, type RawReportDocument } from './queries/raw-document.js';
-import type { ReportSummary } from './queries/report-summaries.js';
 import { sourcesByIp } from './queries/sources.js';
 import { tlsReport } from './queries/tls-report.js';
 import { uploadReports, type UploadedReports } from './upload-reports.js';
@@ -141,50 +141,50 @@ const reportSummary = z.discriminatedUnion('kind', [
   }),
 ]);
 
-/** A list item as the API shows it: every field named, so `at` and any other internal field stay out. */
-function summaryOut(s: ReportSummary): z.input<typeof reportSummary> {
-  switch (s.kind) {
+/** A list row as the API shows it: every field named, times written straight from the database's text. */
+function itemOfRow(r: ReportListRow): z.input<typeof reportSummary> {
+  switch (r.kind) {
     case 'aggregate':
       return {
         kind: 'aggregate',
-        id: s.id,
-        beginAt: iso(s.beginAt),
-        endAt: iso(s.endAt),
-        receivedAt: iso(s.receivedAt),
-        reporter: s.reporter,
-        reporterEmail: s.reporterEmail,
-        reportId: s.reportId,
-        domain: s.domain,
-        policy: s.policy,
-        messages: s.messages,
-        records: s.records,
-        warnings: s.warnings,
+        id: r.id,
+        beginAt: timestamptzIso(r.begin_at),
+        endAt: timestamptzIso(r.end_at),
+        receivedAt: timestamptzIso(r.created_at),
+        reporter: r.reporter ?? '',
+        reporterEmail: r.reporter_email,
+        reportId: r.external_id ?? '',
+        domain: r.domain ?? '',
+        policy: r.policy_p,
+        messages: r.message_count ?? 0,
+        records: r.record_count ?? 0,
+        warnings: r.warning_count ?? 0,
       };
     case 'tls':
       return {
         kind: 'tls',
-        id: s.id,
-        beginAt: iso(s.beginAt),
-        endAt: iso(s.endAt),
-        receivedAt: iso(s.receivedAt),
-        reporter: s.reporter,
-        reportId: s.reportId,
-        domains: s.domains,
-        successfulSessions: s.successfulSessions,
-        failedSessions: s.failedSessions,
+        id: r.id,
+        beginAt: timestamptzIso(r.begin_at),
+        endAt: timestamptzIso(r.end_at),
+        receivedAt: timestamptzIso(r.created_at),
+        reporter: r.reporter ?? '',
+        reportId: r.external_id ?? '',
+        domains: r.domains ?? [],
+        successfulSessions: r.successful_sessions ?? 0,
+        failedSessions: r.failed_sessions ?? 0,
       };
     case 'failure':
       return {
         kind: 'failure',
-        id: s.id,
-        beginAt: iso(s.beginAt),
-        endAt: iso(s.endAt),
-        receivedAt: iso(s.receivedAt),
-        domain: s.domain,
-        sourceIp: s.sourceIp,
-        feedbackType: s.feedbackType,
-        authFailure: s.authFailure,
-        deliveryResult: s.deliveryResult,
+        id: r.id,
+        beginAt: timestamptzIso(r.begin_at),
+        endAt: timestamptzIso(r.end_at),
+        receivedAt: timestamptzIso(r.created_at),
+        domain: r.domain,
+        sourceIp: r.source_ip,
+        feedbackType: r.feedback_type ?? '',
+        authFailure: r.auth_failure,
+        deliveryResult: r.delivery_result,
       };
   }
 }
@@ -424,7 +424,7 @@ export const reportsApi = [
       const from = query.from === undefined ? undefined : startOf(query.from);
       const to = query.to === undefined ? undefined : endOf(query.to);
       if (from && to && from >= to) throw badRequest('`from` must come before `to`.');
-      const rows = await listReports(
+      const rows = await listReportRows(
         db,
         org.orgId,
         {
@@ -437,7 +437,7 @@ export const reportsApi = [
         },
         { limit: query.limit + 1, after: cursor ? { at: new Date(cursor[0]), kind: cursor[1], id: cursor[2] } : null },
       );
-      return toPage(rows, query.limit, (r) => [r.at.toISOString(), r.kind, r.id], summaryOut);
+      return toPage(rows, query.limit, (r) => [timestamptzIso(r.end_at), r.kind, r.id], itemOfRow);
     },
   }),
   orgRoute({

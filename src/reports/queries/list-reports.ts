@@ -1,6 +1,7 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
+import { readTimestamptz } from '../../db/timestamptz.js';
 import { normalizeDomain, type ReportKind } from './kinds.js';
 import type { ReportSummary } from './report-summaries.js';
 
@@ -30,19 +31,22 @@ export interface ReportListPage {
   direction?: 'asc' | 'desc';
 }
 
-/** One row of the list, whatever its kind: the columns of the other kinds are null. */
-interface ReportListRow {
+/**
+ * One row of the list, whatever its kind (the columns of the other kinds are null). Times are
+ * PostgreSQL's text (`2026-11-22 23:59:59+00`): the API writes them out without making Dates.
+ * `end_at` is the sort key: a failure report's time for both ends of its range.
+ */
+export interface ReportListRow {
   kind: ReportKind;
   id: number;
-  at: Date;
   reporter: string | null;
   reporter_email: string | null;
   external_id: string | null;
   domain: string | null;
   policy_p: string | null;
-  begin_at: Date | null;
-  end_at: Date | null;
-  created_at: Date;
+  begin_at: string;
+  end_at: string;
+  created_at: string;
   message_count: number | null;
   record_count: number | null;
   warning_count: number | null;
@@ -63,7 +67,7 @@ const and = (conditions: RawBuilder<unknown>[]) => sql.join(conditions, sql` and
  * then the best `limit` of their union. Each part carries its own columns, so no row is looked up
  * twice; `at` is the sort key.
  */
-export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<Array<ReportSummary & { at: Date }>> {
+export async function listReportRows(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<ReportListRow[]> {
   const direction = page.direction ?? 'desc';
   const order = sql.raw(direction);
   const past = sql.raw(direction === 'desc' ? '<' : '>');
@@ -89,7 +93,7 @@ export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportL
       where.push(failures ? failing : sql`not ${failing}`);
     }
     parts.push(sql`(select 'aggregate'::text as kind, r.id, r.end_at as at, r.reporter_org as reporter, r.reporter_email, r.external_id,
-        r.policy_domain as domain, r.policy_p, r.begin_at, r.end_at, r.created_at, r.message_count, r.record_count,
+        r.policy_domain as domain, r.policy_p, r.begin_at::text, r.end_at::text, r.created_at::text, r.message_count, r.record_count,
         cardinality(r.warnings) as warning_count, null::int8 as successful_sessions, null::int8 as failed_sessions, null::text[] as domains,
         null::text as source_ip, null::text as feedback_type, null::text as auth_failure, null::text as delivery_result
       from aggregate_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
@@ -102,7 +106,7 @@ export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportL
     if (to) where.push(sql`r.begin_at < ${to}`);
     if (failures !== undefined) where.push(failures ? sql`r.failed_sessions > 0` : sql`r.failed_sessions = 0`);
     parts.push(sql`(select 'tls'::text as kind, r.id, r.end_at as at, r.organization_name as reporter, null::text as reporter_email, r.external_id,
-        null::text as domain, null::text as policy_p, r.begin_at, r.end_at, r.created_at, null::int8 as message_count, null::int4 as record_count,
+        null::text as domain, null::text as policy_p, r.begin_at::text, r.end_at::text, r.created_at::text, null::int8 as message_count, null::int4 as record_count,
         null::int4 as warning_count, r.successful_sessions, r.failed_sessions,
         array(select distinct p.policy_domain from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id order by 1) as domains,
         null::text as source_ip, null::text as feedback_type, null::text as auth_failure, null::text as delivery_result
@@ -115,7 +119,7 @@ export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportL
     if (from) where.push(sql`${at} >= ${from}`);
     if (to) where.push(sql`${at} < ${to}`);
     parts.push(sql`(select 'failure'::text as kind, r.id, ${at} as at, null::text as reporter, null::text as reporter_email, null::text as external_id,
-        r.reported_domain as domain, null::text as policy_p, null::timestamptz as begin_at, null::timestamptz as end_at, r.created_at,
+        r.reported_domain as domain, null::text as policy_p, ${at}::text as begin_at, ${at}::text as end_at, r.created_at::text,
         null::int8 as message_count, null::int4 as record_count, null::int4 as warning_count, null::int8 as successful_sessions,
         null::int8 as failed_sessions, null::text[] as domains, r.source_ip, r.feedback_type, r.auth_failure, r.delivery_result
       from failure_report r where ${and(where)} order by ${at} ${order}, r.id ${order} limit ${limit})`);
@@ -123,21 +127,31 @@ export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportL
   if (parts.length === 0) return [];
 
   // Each part is already cut to `limit` rows in its own order; the union keeps the best of them.
-  const result = await sql<ReportListRow>`select * from (${sql.join(parts, sql` union all `)}) u
+  const result = await sql<ReportListRow>`select kind, id, reporter, reporter_email, external_id, domain, policy_p, begin_at, end_at, created_at,
+      message_count, record_count, warning_count, successful_sessions, failed_sessions, domains, source_ip, feedback_type, auth_failure, delivery_result
+    from (${sql.join(parts, sql` union all `)}) u
     order by u.at ${order}, u.kind ${order}, u.id ${order} limit ${limit}`.execute(db);
-  return result.rows.map(summaryOfRow);
+  return result.rows;
+}
+
+/** The same page as list summaries with Dates (what the pages show); `at` is the sort key. */
+export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<Array<ReportSummary & { at: Date }>> {
+  return (await listReportRows(db, orgId, filter, page)).map(summaryOfRow);
 }
 
 function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
+  const at = readTimestamptz(r.end_at);
+  const beginAt = readTimestamptz(r.begin_at);
+  const receivedAt = readTimestamptz(r.created_at);
   switch (r.kind) {
     case 'aggregate':
       return {
         kind: 'aggregate',
-        at: r.at,
+        at,
         id: r.id,
-        beginAt: r.begin_at as Date,
-        endAt: r.end_at as Date,
-        receivedAt: r.created_at,
+        beginAt,
+        endAt: at,
+        receivedAt,
         reporter: r.reporter ?? '',
         reporterEmail: r.reporter_email,
         reportId: r.external_id ?? '',
@@ -150,11 +164,11 @@ function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
     case 'tls':
       return {
         kind: 'tls',
-        at: r.at,
+        at,
         id: r.id,
-        beginAt: r.begin_at as Date,
-        endAt: r.end_at as Date,
-        receivedAt: r.created_at,
+        beginAt,
+        endAt: at,
+        receivedAt,
         reporter: r.reporter ?? '',
         reportId: r.external_id ?? '',
         domains: r.domains ?? [],
@@ -164,11 +178,11 @@ function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
     case 'failure':
       return {
         kind: 'failure',
-        at: r.at,
+        at,
         id: r.id,
-        beginAt: r.at,
-        endAt: r.at,
-        receivedAt: r.created_at,
+        beginAt,
+        endAt: at,
+        receivedAt,
         domain: r.domain,
         sourceIp: r.source_ip,
         feedbackType: r.feedback_type ?? '',
