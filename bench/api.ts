@@ -23,6 +23,14 @@ export interface ApiFigures {
   path: string;
 }
 
+/** The node flags docker/entrypoint.sh starts the server with: measured as it ships. */
+function serverNodeFlags(root: string): string[] {
+  const entrypoint = fs.readFileSync(path.join(root, 'docker/entrypoint.sh'), 'utf8');
+  const flags = /start \| serve\) node_flags="([^"]*)"/.exec(entrypoint);
+  if (!flags) throw new Error('docker/entrypoint.sh no longer sets node_flags for the server');
+  return flags[1]!.split(' ').filter(Boolean);
+}
+
 /** wrk's latency line ("99%  12.34ms") in milliseconds. */
 function latencyMs(text: string, percentile: string): number {
   const match = new RegExp(`^\\s*${percentile}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(text);
@@ -71,7 +79,7 @@ export async function benchApi(options: { reports?: number; seconds?: number; co
 
     const port = await freePort();
     const root = path.resolve(import.meta.dirname, '..');
-    child = spawn(process.execPath, [path.join(compiledProgram(), 'src/main.js'), 'serve'], {
+    child = spawn(process.execPath, [...serverNodeFlags(root), path.join(compiledProgram(), 'src/main.js'), 'serve'], {
       cwd: root,
       env: {
         ...process.env,

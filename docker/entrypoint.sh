@@ -35,4 +35,11 @@ if [ "$check_data_dir" = yes ] && [ ! -w "$probe" ]; then
   echo "  DATABASE_URL is set, so starting anyway; features that keep local files will fail." >&2
 fi
 
-exec node /app/dist/src/main.js "$@"
+# The server makes many short-lived objects per request: a young generation of 2 × 32 MB (node's
+# default is 2 × 16) leaves the garbage collector about half the work under load. Imports keep the
+# default, which keeps their peak memory lower.
+node_flags=""
+case "${1:-}" in start | serve) node_flags="--max-semi-space-size=32" ;; esac
+
+# shellcheck disable=SC2086 # no flag, or flags without spaces
+exec node $node_flags /app/dist/src/main.js "$@"

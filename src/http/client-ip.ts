@@ -19,11 +19,19 @@ export function trustedProxies(entries: readonly string[]): TrustedProxies {
     if (prefix === undefined) list.addAddress(address, type);
     else list.addSubnet(address, Number(prefix), type);
   }
+  if (entries.length === 0) return { has: () => false };
+  // Peers repeat (a proxy, a few clients): BlockList.check builds a SocketAddress on every call.
+  const known = new Map<string, boolean>();
   return {
     has(address) {
-      const family = isIP(address);
-      if (family === 0) return false;
-      return list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+      let trusted = known.get(address);
+      if (trusted === undefined) {
+        const family = isIP(address);
+        trusted = family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+        if (known.size >= 1024) known.clear();
+        known.set(address, trusted);
+      }
+      return trusted;
     },
   };
 }

@@ -374,6 +374,11 @@ function utcDay(date: Date): string {
 
 // ---- routes ----------------------------------------------------------------------------------
 
+// Cursor shapes, built once rather than on every request.
+const listCursor = z.tuple([z.iso.datetime(), kindSchema, z.number().int()]);
+const recordPageCursor = z.tuple([z.number().int().min(0)]);
+const failureDetailsCursor = z.tuple([z.number().int().min(0), z.union([z.ipv4(), z.ipv6()])]);
+
 export const reportsApi = [
   orgRoute({
     method: 'post',
@@ -420,7 +425,7 @@ export const reportsApi = [
     }),
     response: pageOf(reportSummary),
     handler: async ({ db, org, query }) => {
-      const cursor = decodeCursor(query.cursor, z.tuple([z.iso.datetime(), kindSchema, z.number().int()]));
+      const cursor = decodeCursor(query.cursor, listCursor);
       const from = query.from === undefined ? undefined : startOf(query.from);
       const to = query.to === undefined ? undefined : endOf(query.to);
       if (from && to && from >= to) throw badRequest('`from` must come before `to`.');
@@ -457,7 +462,7 @@ export const reportsApi = [
     handler: async ({ db, org, params, query }) => {
       const report = await aggregateReport(db, org.orgId, params.report);
       if (!report) throw notFound('Report');
-      const after = decodeCursor(query.recordsCursor, z.tuple([z.number().int().min(0)]));
+      const after = decodeCursor(query.recordsCursor, recordPageCursor);
       const records = await aggregateRecords(db, org.orgId, report.id, { limit: query.recordsLimit + 1, after: after ? [after[0], after[0]] : null });
       return {
         kind: 'aggregate' as const,
@@ -545,7 +550,7 @@ export const reportsApi = [
       const toDay = query.to ?? utcDay(now);
       const fromDay = query.from ?? utcDay(new Date(startOf(toDay).getTime() - (DEFAULT_SOURCE_DAYS - 1) * DAY_MS));
       if (fromDay > toDay) throw badRequest('`from` must not come after `to`.');
-      const cursor = decodeCursor(query.cursor, z.tuple([z.number().int().min(0), z.union([z.ipv4(), z.ipv6()])]));
+      const cursor = decodeCursor(query.cursor, failureDetailsCursor);
       const rows = await sourcesByIp(
         db,
         org.orgId,

@@ -392,8 +392,27 @@ describe('docker/entrypoint.sh', () => {
   it('is POSIX sh with set -eu and execs node with the arguments', () => {
     expect(text.split('\n')[0]).toBe('#!/bin/sh');
     expect(text).toMatch(/^set -eu$/m);
-    expect(text).toMatch(/^exec node \/app\/dist\/src\/main\.js "\$@"$/m);
+    expect(text).toMatch(/^exec node \$node_flags \/app\/dist\/src\/main\.js "\$@"$/m);
     const syntax = spawnSync('sh', ['-n', file], { encoding: 'utf8' });
     expect(syntax.status, syntax.stderr).toBe(0);
+  });
+
+  it('starts the server with a larger young generation and every other command with node\'s defaults', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'entrypoint-'));
+    try {
+      // A stand-in for node that prints what it was started with.
+      fs.writeFileSync(path.join(dir, 'node'), '#!/bin/sh\necho "$@"\n', { mode: 0o755 });
+      const run = (...args: string[]) => {
+        const result = spawnSync('sh', [file, ...args], { encoding: 'utf8', env: { PATH: `${dir}:/usr/bin:/bin`, DMARCWATCH_DATA_DIR: dir } });
+        expect(result.status, result.stderr).toBe(0);
+        return result.stdout.trim();
+      };
+      expect(run('start')).toBe('--max-semi-space-size=32 /app/dist/src/main.js start');
+      expect(run('serve', '--port', '9000')).toBe('--max-semi-space-size=32 /app/dist/src/main.js serve --port 9000');
+      expect(run('import', '/reports')).toBe('/app/dist/src/main.js import /reports');
+      expect(run('audit', 'verify')).toBe('/app/dist/src/main.js audit verify');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
