@@ -8,7 +8,7 @@ import { idParam, iso, orgParams, timestamp } from '../api/schemas.js';
 import { aggregateRecords, aggregateReport } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, reportKindOf, type ReportKind } from './queries/kinds.js';
-import { listReportRows, type ReportListRow } from './queries/list-reports.js';
+import { listReportRows, summaryOfRow } from './queries/list-reports.js';
 import { timestamptzIso } from '../db/timestamptz.js';
 import { rawReportDocument, type RawReportDocument } from './queries/raw-document.js';
 import { sourcesByIp } from './queries/sources.js';
@@ -140,54 +140,6 @@ const reportSummary = z.discriminatedUnion('kind', [
     deliveryResult: z.string().nullable(),
   }),
 ]);
-
-/** A list row as the API shows it: every field named, times written straight from the database's text. */
-function itemOfRow(r: ReportListRow): z.input<typeof reportSummary> {
-  switch (r.kind) {
-    case 'aggregate':
-      return {
-        kind: 'aggregate',
-        id: r.id,
-        beginAt: timestamptzIso(r.begin_at),
-        endAt: timestamptzIso(r.end_at),
-        receivedAt: timestamptzIso(r.created_at),
-        reporter: r.reporter ?? '',
-        reporterEmail: r.reporter_email,
-        reportId: r.external_id ?? '',
-        domain: r.domain ?? '',
-        policy: r.policy_p,
-        messages: r.message_count ?? 0,
-        records: r.record_count ?? 0,
-        warnings: r.warning_count ?? 0,
-      };
-    case 'tls':
-      return {
-        kind: 'tls',
-        id: r.id,
-        beginAt: timestamptzIso(r.begin_at),
-        endAt: timestamptzIso(r.end_at),
-        receivedAt: timestamptzIso(r.created_at),
-        reporter: r.reporter ?? '',
-        reportId: r.external_id ?? '',
-        domains: r.domains ?? [],
-        successfulSessions: r.successful_sessions ?? 0,
-        failedSessions: r.failed_sessions ?? 0,
-      };
-    case 'failure':
-      return {
-        kind: 'failure',
-        id: r.id,
-        beginAt: timestamptzIso(r.begin_at),
-        endAt: timestamptzIso(r.end_at),
-        receivedAt: timestamptzIso(r.created_at),
-        domain: r.domain,
-        sourceIp: r.source_ip,
-        feedbackType: r.feedback_type ?? '',
-        authFailure: r.auth_failure,
-        deliveryResult: r.delivery_result,
-      };
-  }
-}
 
 const authResult = { result: z.string(), humanResult: z.string().nullable() };
 const aggregateRecord = z.object({
@@ -442,7 +394,7 @@ export const reportsApi = [
         },
         { limit: query.limit + 1, after: cursor ? { at: new Date(cursor[0]), kind: cursor[1], id: cursor[2] } : null },
       );
-      return toPage(rows, query.limit, (r) => [timestamptzIso(r.end_at), r.kind, r.id], itemOfRow);
+      return toPage(rows, query.limit, (r) => [timestamptzIso(r.end_at), r.kind, r.id], (r): z.input<typeof reportSummary> => summaryOfRow(r, timestamptzIso));
     },
   }),
   orgRoute({

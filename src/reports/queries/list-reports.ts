@@ -136,22 +136,22 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
 
 /** The same page as list summaries with Dates (what the pages show); `at` is the sort key. */
 export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<Array<ReportSummary & { at: Date }>> {
-  return (await listReportRows(db, orgId, filter, page)).map(summaryOfRow);
+  return (await listReportRows(db, orgId, filter, page)).map((row) => {
+    const summary = summaryOfRow(row, readTimestamptz);
+    return Object.assign(summary, { at: summary.endAt });
+  });
 }
 
-function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
-  const at = readTimestamptz(r.end_at);
-  const beginAt = readTimestamptz(r.begin_at);
-  const receivedAt = readTimestamptz(r.created_at);
+/** A list row as a summary, its times read by `time` (Dates for the pages, ISO strings for the API). */
+export function summaryOfRow<Time>(r: ReportListRow, time: (text: string) => Time): ReportSummary<Time> {
   switch (r.kind) {
     case 'aggregate':
       return {
         kind: 'aggregate',
-        at,
         id: r.id,
-        beginAt,
-        endAt: at,
-        receivedAt,
+        beginAt: time(r.begin_at),
+        endAt: time(r.end_at),
+        receivedAt: time(r.created_at),
         reporter: r.reporter ?? '',
         reporterEmail: r.reporter_email,
         reportId: r.external_id ?? '',
@@ -164,11 +164,10 @@ function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
     case 'tls':
       return {
         kind: 'tls',
-        at,
         id: r.id,
-        beginAt,
-        endAt: at,
-        receivedAt,
+        beginAt: time(r.begin_at),
+        endAt: time(r.end_at),
+        receivedAt: time(r.created_at),
         reporter: r.reporter ?? '',
         reportId: r.external_id ?? '',
         domains: r.domains ?? [],
@@ -178,11 +177,10 @@ function summaryOfRow(r: ReportListRow): ReportSummary & { at: Date } {
     case 'failure':
       return {
         kind: 'failure',
-        at,
         id: r.id,
-        beginAt,
-        endAt: at,
-        receivedAt,
+        beginAt: time(r.begin_at),
+        endAt: time(r.end_at),
+        receivedAt: time(r.created_at),
         domain: r.domain,
         sourceIp: r.source_ip,
         feedbackType: r.feedback_type ?? '',

@@ -1,12 +1,15 @@
-/** What the report list shows of each kind of report (read by listReports in list-reports.ts). */
-interface SummaryBase {
+/**
+ * What the report list shows of each kind of report (read by listReports in list-reports.ts):
+ * with Dates for the pages, with ISO 8601 strings as the API writes them.
+ */
+interface SummaryBase<Time> {
   id: number;
-  beginAt: Date;
-  endAt: Date;
-  receivedAt: Date;
+  beginAt: Time;
+  endAt: Time;
+  receivedAt: Time;
 }
 
-export interface AggregateSummary extends SummaryBase {
+export interface AggregateSummary<Time = Date> extends SummaryBase<Time> {
   kind: 'aggregate';
   reporter: string;
   reporterEmail: string | null;
@@ -18,7 +21,7 @@ export interface AggregateSummary extends SummaryBase {
   warnings: number;
 }
 
-export interface TlsSummary extends SummaryBase {
+export interface TlsSummary<Time = Date> extends SummaryBase<Time> {
   kind: 'tls';
   reporter: string;
   reportId: string;
@@ -27,7 +30,7 @@ export interface TlsSummary extends SummaryBase {
   failedSessions: number;
 }
 
-export interface FailureSummary extends SummaryBase {
+export interface FailureSummary<Time = Date> extends SummaryBase<Time> {
   kind: 'failure';
   domain: string | null;
   sourceIp: string | null;
@@ -36,4 +39,4 @@ export interface FailureSummary extends SummaryBase {
   deliveryResult: string | null;
 }
 
-export type ReportSummary = AggregateSummary | TlsSummary | FailureSummary;
+export type ReportSummary<Time = Date> = AggregateSummary<Time> | TlsSummary<Time> | FailureSummary<Time>;

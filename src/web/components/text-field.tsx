@@ -1,69 +1,62 @@
-/** A labelled one-line text input with an optional hint, and its problem in words after a bad submit. */
-export function TextField(props: { id: string; name: string; label: string; hint?: string; value?: string; problem?: string | undefined; maxlength: number }) {
-  const problemId = `${props.id}-problem`;
+import type { Child } from 'hono/jsx';
+
+interface FieldProps {
+  id: string;
+  name: string;
+  label: string;
+  hint?: string;
+  value?: string;
+  problem?: string | undefined;
+}
+
+/** The control's label with its hint, the control, and its problem in words after a bad submit. */
+function Field(props: FieldProps & { children: Child }) {
   return (
     <>
       <label for={props.id}>
         {props.label}
         {props.hint ? <span class="hint">{props.hint}</span> : null}
       </label>
-      <input
-        type="text"
-        id={props.id}
-        name={props.name}
-        required
-        maxlength={props.maxlength}
-        value={props.value ?? ''}
-        aria-invalid={props.problem ? 'true' : undefined}
-        aria-describedby={props.problem ? problemId : undefined}
-      />
+      {props.children}
       {props.problem ? (
-        <p id={problemId} class="error">
+        <p id={`${props.id}-problem`} class="error">
           {props.problem}
         </p>
       ) : null}
     </>
+  );
+}
+
+/** A control's attributes that tie it to its problem for assistive technology. */
+function problemAttributes(props: FieldProps) {
+  return { 'aria-invalid': props.problem ? 'true' : undefined, 'aria-describedby': props.problem ? `${props.id}-problem` : undefined };
+}
+
+/** A labelled one-line text input with an optional hint, and its problem in words after a bad submit. */
+export function TextField(props: FieldProps & { maxlength: number }) {
+  return (
+    <Field {...props}>
+      <input type="text" id={props.id} name={props.name} required maxlength={props.maxlength} value={props.value ?? ''} {...problemAttributes(props)} />
+    </Field>
   );
 }
 
 /** A labelled multi-line text area (e.g. one rule per line), with its hint and its problem in words. */
-export function TextAreaField(props: { id: string; name: string; label: string; hint?: string; value?: string; problem?: string | undefined; rows?: number; maxlength?: number }) {
-  const problemId = `${props.id}-problem`;
+export function TextAreaField(props: FieldProps & { rows?: number; maxlength?: number }) {
   return (
-    <>
-      <label for={props.id}>
-        {props.label}
-        {props.hint ? <span class="hint">{props.hint}</span> : null}
-      </label>
-      <textarea
-        id={props.id}
-        name={props.name}
-        rows={props.rows ?? 3}
-        maxlength={props.maxlength}
-        aria-invalid={props.problem ? 'true' : undefined}
-        aria-describedby={props.problem ? problemId : undefined}
-      >
+    <Field {...props}>
+      <textarea id={props.id} name={props.name} rows={props.rows ?? 3} maxlength={props.maxlength} {...problemAttributes(props)}>
         {props.value ?? ''}
       </textarea>
-      {props.problem ? (
-        <p id={problemId} class="error">
-          {props.problem}
-        </p>
-      ) : null}
-    </>
+    </Field>
   );
 }
 
 /** A labelled choice among options ([value, words]), with its problem in words. */
-export function SelectField(props: { id: string; name: string; label: string; hint?: string; value?: string; options: ReadonlyArray<readonly [string, string]>; placeholder?: string; problem?: string | undefined }) {
-  const problemId = `${props.id}-problem`;
+export function SelectField(props: FieldProps & { options: ReadonlyArray<readonly [string, string]>; placeholder?: string }) {
   return (
-    <>
-      <label for={props.id}>
-        {props.label}
-        {props.hint ? <span class="hint">{props.hint}</span> : null}
-      </label>
-      <select id={props.id} name={props.name} required aria-invalid={props.problem ? 'true' : undefined} aria-describedby={props.problem ? problemId : undefined}>
+    <Field {...props}>
+      <select id={props.id} name={props.name} required {...problemAttributes(props)}>
         {props.placeholder !== undefined ? (
           <option value="" selected={!props.value}>
             {props.placeholder}
@@ -75,11 +68,6 @@ export function SelectField(props: { id: string; name: string; label: string; hi
           </option>
         ))}
       </select>
-      {props.problem ? (
-        <p id={problemId} class="error">
-          {props.problem}
-        </p>
-      ) : null}
-    </>
+    </Field>
   );
 }
