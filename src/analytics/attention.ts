@@ -18,6 +18,11 @@ export function shareOf(part: number, whole: number): string {
   return whole === 0 ? 'no data' : `${((part / whole) * 100).toFixed(1)}%`;
 }
 
+/** `part` as a percentage of `whole` to two decimals, for sorting and downloads; null when there is no whole (unknown, not 0%). */
+export function percentValue(part: number, whole: number): number | null {
+  return whole === 0 ? null : Number(((part / whole) * 100).toFixed(2));
+}
+
 export function percent(rate: number | null, digits = 1): string {
   if (rate === null) return 'no data';
   const value = rate * 100;

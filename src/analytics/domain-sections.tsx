@@ -1,9 +1,20 @@
-import { percent } from './attention.js';
+import type { Context } from 'hono';
+import { DataTable, orderWords, type Column, type SortDirection, type TableState } from '../web/components/data-table.js';
+import { percent, percentValue } from './attention.js';
 import type { ChecklistItem } from './bulk-sender.js';
-import type { ReporterSummary } from './domain-reporters.js';
 import { rate } from './domain-overview.js';
+import type { ReporterSummary } from './domain-reporters.js';
 import type { HeaderFromDomain } from './header-from-domains.js';
 import type { PolicySpan } from './policy-history.js';
+
+/** A table's default order, and that order in a caption's words. */
+export interface TableDefault {
+  sort: string;
+  dir: SortDirection;
+  words: string;
+}
+
+const count = (n: number) => n.toLocaleString('en');
 
 const STATE_TEXT = { met: 'Met', not_met: 'Not met', unknown: 'Unknown' } as const;
 
@@ -41,41 +52,32 @@ export function BulkSenderChecklist(props: { items: ChecklistItem[] }) {
   );
 }
 
-export function Reporters(props: { reporters: ReporterSummary[] }) {
+export const REPORTERS_DEFAULT: TableDefault = { sort: 'messages', dir: 'desc', words: 'by the volume they saw' };
+
+export function reporterColumns(): Column<ReporterSummary>[] {
+  return [
+    { key: 'reporter', label: 'Receiver', sortable: true, rowHeader: true, value: (r) => r.reporter },
+    { key: 'reports', label: 'Reports', sortable: true, numeric: true, value: (r) => r.reports, render: (r) => count(r.reports) },
+    { key: 'messages', label: 'Messages', sortable: true, numeric: true, value: (r) => r.messages, render: (r) => count(r.messages) },
+    { key: 'lastReport', label: 'Last report', sortable: true, value: (r) => r.lastReportDay },
+  ];
+}
+
+/** Who reported on the domain; `rows` in the order of `state`. */
+export function Reporters(props: { c: Context; rows: ReporterSummary[]; state: TableState }) {
+  const columns = reporterColumns();
   return (
     <section aria-labelledby="reporters">
       <h2 id="reporters">Who reported</h2>
-      {props.reporters.length === 0 ? (
-        <p>No receiver reported on this domain in this period.</p>
-      ) : (
-        <div class="data-table">
-          <table>
-            <caption>Receivers that sent reports, by the volume they saw</caption>
-            <thead>
-              <tr>
-                <th scope="col">Receiver</th>
-                <th scope="col" class="num">
-                  Reports
-                </th>
-                <th scope="col" class="num">
-                  Messages
-                </th>
-                <th scope="col">Last report</th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.reporters.map((r) => (
-                <tr>
-                  <th scope="row">{r.reporter}</th>
-                  <td class="num">{r.reports.toLocaleString('en')}</td>
-                  <td class="num">{r.messages.toLocaleString('en')}</td>
-                  <td>{r.lastReportDay}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
-      )}
+      <DataTable
+        c={props.c}
+        caption={`Receivers that sent reports, ${orderWords(columns, props.state, REPORTERS_DEFAULT)}`}
+        columns={columns}
+        rows={props.rows}
+        state={props.state}
+        nextCursor={null}
+        empty={<p>No receiver reported on this domain in this period. Choose a longer period above, or check that the domain's DMARC record has a rua= address you read.</p>}
+      />
     </section>
   );
 }
@@ -89,59 +91,64 @@ function policyWords(span: PolicySpan): string {
   return parts.join(' ');
 }
 
-export function PolicyHistory(props: { spans: PolicySpan[] }) {
+export const POLICY_DEFAULT: TableDefault = { sort: 'from', dir: 'asc', words: 'oldest first' };
+
+export function policyColumns(): Column<PolicySpan>[] {
+  return [
+    { key: 'policy', label: 'Policy', sortable: true, rowHeader: true, value: policyWords, render: (span) => <code>{policyWords(span)}</code> },
+    { key: 'from', label: 'First report', sortable: true, value: (span) => span.firstDay },
+    { key: 'to', label: 'Last report', sortable: true, value: (span) => span.lastDay },
+    { key: 'reports', label: 'Reports', sortable: true, numeric: true, value: (span) => span.reports, render: (span) => count(span.reports) },
+  ];
+}
+
+/** The policy the domain published, one row per run of reports that saw it; `rows` in the order of `state`. */
+export function PolicyHistory(props: { c: Context; rows: PolicySpan[]; state: TableState }) {
+  const columns = policyColumns();
   return (
     <section aria-labelledby="policy-history">
       <h2 id="policy-history">Published policy over time</h2>
-      {props.spans.length === 0 ? (
-        <p>No report shows the policy yet.</p>
-      ) : (
-        <ol class="policy-history">
-          {props.spans.map((span) => (
-            <li>
-              <strong>{policyWords(span)}</strong> — {span.firstDay === span.lastDay ? span.firstDay : `${span.firstDay} to ${span.lastDay}`} ({span.reports.toLocaleString('en')}{' '}
-              report{span.reports === 1 ? '' : 's'})
-            </li>
-          ))}
-        </ol>
-      )}
+      <DataTable
+        c={props.c}
+        caption={`The policy receivers found in DNS, last 365 days, ${orderWords(columns, props.state, POLICY_DEFAULT)}`}
+        columns={columns}
+        rows={props.rows}
+        state={props.state}
+        nextCursor={null}
+        empty={<p>No report of the last 365 days shows the policy. Each report carries the policy the receiver found in DNS, so it appears here with the next report.</p>}
+      />
     </section>
   );
 }
 
-export function HeaderFromTable(props: { domain: string; rows: HeaderFromDomain[] }) {
-  const others = props.rows.filter((r) => r.headerFrom !== props.domain);
+export const SUBDOMAINS_DEFAULT: TableDefault = { sort: 'messages', dir: 'desc', words: 'by volume' };
+
+export function subdomainColumns(): Column<HeaderFromDomain>[] {
+  return [
+    { key: 'domain', label: 'From: domain', sortable: true, rowHeader: true, value: (r) => r.headerFrom },
+    { key: 'messages', label: 'Messages', sortable: true, numeric: true, value: (r) => r.messages, render: (r) => count(r.messages) },
+    { key: 'pass', label: 'DMARC pass', sortable: true, numeric: true, value: (r) => percentValue(r.pass, r.messages), render: (r) => percent(rate(r.pass, r.messages)) },
+  ];
+}
+
+/** The From: domains seen under the domain; `rows` (the domain itself among them) in the order of `state`. */
+export function HeaderFromTable(props: { c: Context; domain: string; rows: HeaderFromDomain[]; state: TableState }) {
+  const columns = subdomainColumns();
   return (
     <section aria-labelledby="subdomains">
       <h2 id="subdomains">Subdomains seen</h2>
-      {others.length === 0 ? (
+      {props.rows.every((r) => r.headerFrom === props.domain) ? (
         <p>All reported mail used {props.domain} itself in the From: address.</p>
       ) : (
-        <div class="data-table">
-          <table>
-            <caption>From: domains under {props.domain} (the policy's sp= applies to subdomains)</caption>
-            <thead>
-              <tr>
-                <th scope="col">From: domain</th>
-                <th scope="col" class="num">
-                  Messages
-                </th>
-                <th scope="col" class="num">
-                  DMARC pass
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {props.rows.map((r) => (
-                <tr>
-                  <th scope="row">{r.headerFrom}</th>
-                  <td class="num">{r.messages.toLocaleString('en')}</td>
-                  <td class="num">{percent(rate(r.pass, r.messages))}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          c={props.c}
+          caption={`From: domains under ${props.domain} (the policy's sp= applies to subdomains), ${orderWords(columns, props.state, SUBDOMAINS_DEFAULT)}`}
+          columns={columns}
+          rows={props.rows}
+          state={props.state}
+          nextCursor={null}
+          empty={null}
+        />
       )}
     </section>
   );

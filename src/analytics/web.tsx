@@ -4,15 +4,27 @@ import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
 import { sourcesByIp } from '../reports/queries/sources.js';
 import { classifySources, groupByService } from '../sources/classify-sources.js';
-import { ServiceGroups, sourceViewColumns } from '../sources/pages.js';
+import { serviceGroupColumns, ServiceGroups, sourceViewColumns } from '../sources/pages.js';
 import { Sparkline, StackedBars } from '../web/components/charts.js';
-import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, downloadTable, orderWords, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { domainFindings, percent, worst, type Finding } from './attention.js';
 import { bulkSenderChecklist } from './bulk-sender.js';
 import { domainDaily } from './domain-daily.js';
 import { domainReporters } from './domain-reporters.js';
-import { BulkSenderChecklist, HeaderFromTable, PolicyHistory, Reporters } from './domain-sections.js';
+import {
+  BulkSenderChecklist,
+  HeaderFromTable,
+  POLICY_DEFAULT,
+  policyColumns,
+  PolicyHistory,
+  REPORTERS_DEFAULT,
+  reporterColumns,
+  Reporters,
+  SUBDOMAINS_DEFAULT,
+  subdomainColumns,
+  type TableDefault,
+} from './domain-sections.js';
 import { headerFromDomains } from './header-from-domains.js';
 import { policyHistory } from './policy-history.js';
 import { reverseDnsCoverage } from './reverse-dns-coverage.js';
@@ -84,6 +96,24 @@ function overviewColumns(base: string, policies: Map<string, PublishedPolicy>): 
     { key: 'policy', label: 'Policy', value: (d) => policyText(policies.get(d.domain)) },
     { key: 'attention', label: 'What needs attention', value: (d) => domainFindings(d, policies.get(d.domain)).map((f) => f.text).join(' '), render: (d) => <Findings findings={domainFindings(d, policies.get(d.domain))} /> },
   ];
+}
+
+const SOURCES_DEFAULT: TableDefault = { sort: 'messages', dir: 'desc', words: 'by volume' };
+const SERVICES_DEFAULT: TableDefault = { sort: 'messages', dir: 'desc', words: 'largest first' };
+
+/**
+ * The tables of a domain page, their columns and the orders asked for. Each is named but the
+ * sources table, which keeps the plain `sort` and `format` keys its links have always had.
+ */
+function domainTables(c: Context<WebEnv>, base: string) {
+  const table = <Row,>(columns: Column<Row>[], defaults: TableDefault, name?: string) => ({ columns, state: tableState(c, columns, defaults, name === undefined ? {} : { name }) });
+  return {
+    sources: table(sourceViewColumns(base), SOURCES_DEFAULT),
+    services: table(serviceGroupColumns(base), SERVICES_DEFAULT, 'services'),
+    subdomains: table(subdomainColumns(), SUBDOMAINS_DEFAULT, 'subdomains'),
+    reporters: table(reporterColumns(), REPORTERS_DEFAULT, 'reporters'),
+    policy: table(policyColumns(), POLICY_DEFAULT, 'policy'),
+  };
 }
 
 /** Overview and domain pages: the questions "who sends as my domain, and does it pass?". */
@@ -163,18 +193,39 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
     const domain = (c.req.param('domain') ?? '').toLowerCase();
     const { days, period } = periodOf(c, deps.clock());
     const base = `/o/${encodeURIComponent(orgSlugOf(c))}`;
-    const columns = sourceViewColumns(base);
+    const tables = domainTables(c, base);
+    const policySince = lastDays(deps.clock(), 365).fromDay;
     const format = downloadFormat(c);
     if (format) {
-      const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
-      return tableDownload(c, `sources-${domain}-${period.fromDay}-${period.toDay}`, format, columns, await classifySources(db, org.orgId, all, { domain, now: deps.clock() }));
+      // Each download reads only its own table, the sources (and their groups) all of them rather than the page's 50.
+      const table = downloadTable(c);
+      const file = (name: string, fromDay = period.fromDay) => `${name}-${domain}-${fromDay}-${period.toDay}`;
+      if (table === null || table === 'services') {
+        const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
+        const views = await classifySources(db, org.orgId, all, { domain, now: deps.clock() });
+        if (table === null) return tableDownload(c, file('sources'), format, tables.sources.columns, sortRows(views, tables.sources.columns, tables.sources.state));
+        return tableDownload(c, file('services'), format, tables.services.columns, sortRows(groupByService(views), tables.services.columns, tables.services.state));
+      }
+      if (table === 'subdomains') {
+        const { columns, state } = tables.subdomains;
+        return tableDownload(c, file('subdomains'), format, columns, sortRows(await headerFromDomains(db, org.orgId, domain, period), columns, state));
+      }
+      if (table === 'reporters') {
+        const { columns, state } = tables.reporters;
+        return tableDownload(c, file('reporters'), format, columns, sortRows(await domainReporters(db, org.orgId, domain, period), columns, state));
+      }
+      if (table === 'policy') {
+        const { columns, state } = tables.policy;
+        return tableDownload(c, file('policy', policySince), format, columns, sortRows(await policyHistory(db, org.orgId, domain, new Date(`${policySince}T00:00:00Z`)), columns, state));
+      }
+      return c.notFound();
     }
     const [dailyRows, policies, sources, reporters, spans, fromDomains, rdns] = await Promise.all([
       domainDaily(db, org.orgId, domain, period),
       latestPublishedPolicies(db, org.orgId, [domain]),
       sourcesByIp(db, org.orgId, { ...period, domain }, { limit: 51, after: null }),
       domainReporters(db, org.orgId, domain, period),
-      policyHistory(db, org.orgId, domain, new Date(`${lastDays(deps.clock(), 365).fromDay}T00:00:00Z`)),
+      policyHistory(db, org.orgId, domain, new Date(`${policySince}T00:00:00Z`)),
       headerFromDomains(db, org.orgId, domain, period),
       reverseDnsCoverage(db, org.orgId, domain, period),
     ]);
@@ -229,21 +280,27 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
           ]}
         />
         <h2>Who sends as {domain}</h2>
-        <ServiceGroups c={c} groups={groupByService(views)} base={base} caption={`Sources grouped by service, last ${days} days`} />
+        <ServiceGroups
+          c={c}
+          groups={sortRows(groupByService(views), tables.services.columns, tables.services.state)}
+          base={base}
+          caption={`Sources grouped by service, ${orderWords(tables.services.columns, tables.services.state, SERVICES_DEFAULT)}, last ${days} days`}
+          state={tables.services.state}
+        />
         <DataTable
           c={c}
-          caption={`Sending sources, by volume, last ${days} days`}
-          columns={columns}
-          rows={views}
-          state={tableState(c, columns, { sort: 'messages', dir: 'desc' })}
+          caption={`Sending sources, ${orderWords(tables.sources.columns, tables.sources.state, SOURCES_DEFAULT)}, last ${days} days`}
+          columns={tables.sources.columns}
+          rows={sortRows(views, tables.sources.columns, tables.sources.state)}
+          state={tables.sources.state}
           nextCursor={null}
-          empty={<p>No mail from this domain was reported in this period.</p>}
+          empty={<p>No mail from this domain was reported in this period. Choose a longer period above.</p>}
         />
-        {sources.length > 50 ? <p class="muted">The 50 largest sources are shown; download the CSV for all of them.</p> : null}
+        {sources.length > 50 ? <p class="muted">The 50 largest sources are shown, here and in the groups above; the downloads hold all of them.</p> : null}
         <BulkSenderChecklist items={bulkSenderChecklist({ messages: totals.messages, pass: totals.pass, dkimPass: totals.dkim, spfPass: totals.spf }, policy, rdns)} />
-        <HeaderFromTable domain={domain} rows={fromDomains} />
-        <Reporters reporters={reporters} />
-        <PolicyHistory spans={spans} />
+        <HeaderFromTable c={c} domain={domain} rows={sortRows(fromDomains, tables.subdomains.columns, tables.subdomains.state)} state={tables.subdomains.state} />
+        <Reporters c={c} rows={sortRows(reporters, tables.reporters.columns, tables.reporters.state)} state={tables.reporters.state} />
+        <PolicyHistory c={c} rows={sortRows(spans, tables.policy.columns, tables.policy.state)} state={tables.policy.state} />
       </>,
     );
   });

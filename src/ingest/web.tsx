@@ -60,62 +60,54 @@ function UploadForm(props: { action: string; csrf: string | null; maxBytes: numb
   );
 }
 
-function DocumentOutcome(props: { base: string; doc: UploadedReportDocument }) {
-  const { doc } = props;
-  return (
-    <tr>
-      <td>{doc.item}</td>
-      <td>{doc.kind === null ? <span class="muted">unknown</span> : KIND_LABELS[reportKindOf(doc.kind)]}</td>
-      <td>
-        <span class={`outcome outcome-${doc.outcome}`}>{OUTCOME_WORDS[doc.outcome]}</span>
-      </td>
-      <td>
-        {doc.outcome === 'stored' && doc.records > 0 && doc.kind === 'aggregate' ? `${doc.records} record${doc.records === 1 ? '' : 's'}. ` : null}
-        {doc.problem ?? (doc.outcome === 'stored' ? 'Read without problems.' : '')}
-      </td>
-      <td>
-        {doc.report ? (
-          <a href={reportHref(props.base, doc.report.kind, doc.report.id)}>{doc.reportRef ?? `Report #${doc.report.id}`}</a>
-        ) : (
-          <span class="muted">{doc.reportRef ?? '—'}</span>
-        )}
-      </td>
-    </tr>
-  );
+function documentColumns(base: string): Column<UploadedReportDocument>[] {
+  return [
+    { key: 'item', label: 'Document', value: (doc) => doc.item },
+    { key: 'kind', label: 'Kind', value: (doc) => (doc.kind === null ? null : KIND_LABELS[reportKindOf(doc.kind)]), render: (doc) => (doc.kind === null ? <span class="muted">unknown</span> : KIND_LABELS[reportKindOf(doc.kind)]) },
+    { key: 'outcome', label: 'Outcome', value: (doc) => OUTCOME_WORDS[doc.outcome], render: (doc) => <span class={`outcome outcome-${doc.outcome}`}>{OUTCOME_WORDS[doc.outcome]}</span> },
+    {
+      key: 'words',
+      label: 'In words',
+      value: (doc) =>
+        `${doc.outcome === 'stored' && doc.records > 0 && doc.kind === 'aggregate' ? `${doc.records} record${doc.records === 1 ? '' : 's'}. ` : ''}${doc.problem ?? (doc.outcome === 'stored' ? 'Read without problems.' : '')}`,
+    },
+    {
+      key: 'report',
+      label: 'Report',
+      value: (doc) => doc.reportRef,
+      render: (doc) =>
+        doc.report ? <a href={reportHref(base, doc.report.kind, doc.report.id)}>{doc.reportRef ?? `Report #${doc.report.id}`}</a> : <span class="muted">{doc.reportRef ?? '—'}</span>,
+    },
+  ];
 }
 
-function UploadResults(props: { base: string; uploaded: UploadedReports }) {
+/**
+ * The answer to an upload: one table per file, its documents in the order they were found. It
+ * answers a POST, so it offers no sort or download links (each would be a new GET, without these
+ * results); the ingest log sorts and downloads the same documents.
+ */
+function UploadResults(props: { c: Context<WebEnv>; base: string; uploaded: UploadedReports }) {
   const { totals } = props.uploaded;
   const parts = (Object.keys(OUTCOME_WORDS) as Outcome[]).filter((o) => totals[o] > 0).map((o) => `${totals[o]} ${OUTCOME_WORDS[o].toLowerCase()}`);
   const tone = totals.refused > 0 ? 'bad' : totals.stored > 0 ? 'good' : 'warn';
+  const columns = documentColumns(props.base);
   return (
     <>
       <p class={`verdict ${tone}`} role="status">
         {parts.length === 0 ? 'Nothing was found in these files.' : `Documents found: ${parts.join(', ')}.`}
         {totals.duplicate > 0 ? ' Reports already stored are counted once.' : ''}
       </p>
-      {props.uploaded.files.map((file, i) => (
-        <div class="data-table">
-          <table>
-            <caption>
-              {file.name} <span class="muted">({file.size.toLocaleString('en')} bytes)</span>
-            </caption>
-            <thead>
-              <tr>
-                <th scope="col">Document</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Outcome</th>
-                <th scope="col">In words</th>
-                <th scope="col">Report</th>
-              </tr>
-            </thead>
-            <tbody id={`file-${i}`}>
-              {file.documents.map((doc) => (
-                <DocumentOutcome base={props.base} doc={doc} />
-              ))}
-            </tbody>
-          </table>
-        </div>
+      {props.uploaded.files.map((file) => (
+        <DataTable
+          c={props.c}
+          caption={`${file.name} (${file.size.toLocaleString('en')} bytes)`}
+          columns={columns}
+          rows={file.documents}
+          state={UPLOAD_ORDER}
+          nextCursor={null}
+          exportable={false}
+          empty={<p>Nothing was found in {file.name}. Check that you chose the report file, or the mail it came in, and upload it again.</p>}
+        />
       ))}
       <p>
         <a href={`${props.base}/reports`}>See all reports</a> · <a href={`${props.base}/upload`}>Upload more</a> · <a href={`${props.base}/ingest-log?sourceType=upload`}>Uploads in the ingest log</a>
@@ -123,6 +115,8 @@ function UploadResults(props: { base: string; uploaded: UploadedReports }) {
     </>
   );
 }
+
+const UPLOAD_ORDER: TableState = { sort: '', dir: 'asc', cursor: null };
 
 // ---- ingest log ------------------------------------------------------------------------------
 
@@ -288,7 +282,7 @@ export function ingestPages(deps: { db: Kysely<DB>; config: Pick<Config, 'limits
       'upload',
       <>
         <h1>Upload results</h1>
-        <UploadResults base={base(c)} uploaded={uploaded} />
+        <UploadResults c={c} base={base(c)} uploaded={uploaded} />
       </>,
     );
   });

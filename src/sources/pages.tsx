@@ -1,5 +1,5 @@
 import { Hono, type Context } from 'hono';
-import { shareOf } from '../analytics/attention.js';
+import { percentValue, shareOf } from '../analytics/attention.js';
 import type { Kysely } from 'kysely';
 import { lastDays, type DayPeriod } from '../analytics/period.js';
 import { roleAllows } from '../auth/roles.js';
@@ -8,7 +8,7 @@ import { SOURCE_CLASS_LABELS, type SourceClass } from '../enrich/classify.js';
 import type { IpEnrichmentView } from '../enrich/ip-cache.js';
 import type { WebEnv } from '../http/env.js';
 import { StackedBars } from '../web/components/charts.js';
-import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column, type TableState } from '../web/components/data-table.js';
 import { servicePath } from '../services/paths.js';
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
@@ -58,26 +58,28 @@ export function ServiceLink(props: { base: string; view: SourceView }) {
 /** Columns of a domain's sources table (the domain page), with service and classification. */
 export function sourceViewColumns(base: string): Column<SourceView>[] {
   return [
-    { key: 'ip', label: 'Source IP', value: (s) => s.ip, render: (s) => <a href={sourcePath(base, s.ip)}><code class="ip">{s.ip}</code></a> },
+    { key: 'ip', label: 'Source IP', sortable: true, value: (s) => s.ip, render: (s) => <a href={sourcePath(base, s.ip)}><code class="ip">{s.ip}</code></a> },
     {
       key: 'host',
       label: 'Host',
+      sortable: true,
       value: (s) => hostText(s.enrichment),
       render: (s) => <span class={s.enrichment?.ptrHost && !s.enrichment.ptrConfirmed ? 'muted' : undefined}>{hostText(s.enrichment)}</span>,
     },
-    { key: 'service', label: 'Service', value: serviceName, render: (s) => <ServiceLink base={base} view={s} /> },
+    { key: 'service', label: 'Service', sortable: true, value: serviceName, render: (s) => <ServiceLink base={base} view={s} /> },
     {
       key: 'classification',
       label: 'Classification',
+      sortable: true,
       value: classText,
       render: (s) => <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} pending={s.evidence.status === 'pending'} />,
     },
     { key: 'messages', label: 'Messages', sortable: true, value: (s) => s.messages, render: (s) => count(s.messages), numeric: true },
-    { key: 'pass', label: 'DMARC pass', value: (s) => s.dmarcPass, render: (s) => `${count(s.dmarcPass)} (${shareOf(s.dmarcPass, s.messages)})`, numeric: true },
-    { key: 'fail', label: 'Fail', value: (s) => s.dmarcFail, render: (s) => count(s.dmarcFail), numeric: true },
-    { key: 'quarantine', label: 'Quarantined', value: (s) => s.quarantine, render: (s) => count(s.quarantine), numeric: true },
-    { key: 'reject', label: 'Rejected', value: (s) => s.reject, render: (s) => count(s.reject), numeric: true },
-    { key: 'seen', label: 'Seen', value: (s) => `${s.firstDay} – ${s.lastDay}` },
+    { key: 'pass', label: 'DMARC pass', sortable: true, value: (s) => s.dmarcPass, render: (s) => `${count(s.dmarcPass)} (${shareOf(s.dmarcPass, s.messages)})`, numeric: true },
+    { key: 'fail', label: 'Fail', sortable: true, value: (s) => s.dmarcFail, render: (s) => count(s.dmarcFail), numeric: true },
+    { key: 'quarantine', label: 'Quarantined', sortable: true, value: (s) => s.quarantine, render: (s) => count(s.quarantine), numeric: true },
+    { key: 'reject', label: 'Rejected', sortable: true, value: (s) => s.reject, render: (s) => count(s.reject), numeric: true },
+    { key: 'seen', label: 'Seen', sortable: true, value: (s) => `${s.firstDay} – ${s.lastDay}` },
   ];
 }
 
@@ -87,11 +89,11 @@ function hostText(e: IpEnrichmentView | null): string {
   return e.ptrConfirmed ? e.ptrHost : `${e.ptrHost} (not confirmed)`;
 }
 
-/** The "sources grouped by service" table of the domain page. */
-export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base: string; caption: string }) {
-  const columns: Column<ServiceGroup>[] = [
-    { key: 'service', label: 'Service', value: (g) => g.label, render: (g) => (g.serviceId === null ? g.label : <a href={servicePath(props.base, g.serviceId)}>{g.label}</a>) },
-    { key: 'category', label: 'Kind', value: (g) => (g.key === 'forwarded' ? 'forwarding' : g.category ?? 'unknown') },
+/** Columns of the "sources grouped by service" table of the domain page. */
+export function serviceGroupColumns(base: string): Column<ServiceGroup>[] {
+  return [
+    { key: 'service', label: 'Service', sortable: true, rowHeader: true, value: (g) => g.label, render: (g) => (g.serviceId === null ? g.label : <a href={servicePath(base, g.serviceId)}>{g.label}</a>) },
+    { key: 'category', label: 'Kind', sortable: true, value: (g) => (g.key === 'forwarded' ? 'forwarding' : g.category ?? 'unknown') },
     {
       key: 'sources',
       label: 'Sources',
@@ -100,7 +102,7 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
         <ul class="source-list">
           {g.sources.slice(0, 5).map((s) => (
             <li>
-              <a href={sourcePath(props.base, s.ip)}>
+              <a href={sourcePath(base, s.ip)}>
                 <code class="ip">{s.ip}</code>
               </a>{' '}
               <ClassBadge kind={s.classification.kind} ignored={s.decision?.decision === 'ignored'} pending={s.evidence.status === 'pending'} />
@@ -110,9 +112,13 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
         </ul>
       ),
     },
-    { key: 'messages', label: 'Messages', value: (g) => g.messages, render: (g) => count(g.messages), numeric: true },
-    { key: 'pass', label: 'DMARC pass', value: (g) => g.dmarcPass, render: (g) => shareOf(g.dmarcPass, g.messages), numeric: true },
+    { key: 'messages', label: 'Messages', sortable: true, value: (g) => g.messages, render: (g) => count(g.messages), numeric: true },
+    { key: 'pass', label: 'DMARC pass', sortable: true, value: (g) => percentValue(g.dmarcPass, g.messages), render: (g) => shareOf(g.dmarcPass, g.messages), numeric: true },
   ];
+}
+
+/** The "sources grouped by service" table of the domain page, its groups in the order of `state`. */
+export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base: string; caption: string; state: TableState }) {
   return (
     <>
       <p class="muted">
@@ -122,11 +128,10 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
       <DataTable
         c={props.c}
         caption={props.caption}
-        columns={columns}
+        columns={serviceGroupColumns(props.base)}
         rows={props.groups}
-        state={{ sort: 'messages', dir: 'desc', cursor: null }}
+        state={props.state}
         nextCursor={null}
-        exportable={false}
         empty={<p>No mail from this domain was reported in this period.</p>}
       />
     </>

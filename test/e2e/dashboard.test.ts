@@ -27,6 +27,7 @@ function reports(): HandReport[] {
       ],
     });
     out.push({ domain: 'shop.example', reportId: `y-${i}`, reporter: 'Yahoo', begin: daysAgo(i), p: 'none', records: [{ ip: '192.0.2.10', count: 50, dkim: 'pass', spf: 'pass' }] });
+    if (i % 7 === 0) out.push({ domain: 'example.com', reportId: `ye-${i}`, reporter: 'Yahoo', begin: daysAgo(i), p: 'quarantine', records: [{ ip: '209.85.220.41', count: 30, dkim: 'pass', spf: 'pass' }] });
   }
   return out;
 }
@@ -77,11 +78,25 @@ describe.runIf(chromiumAvailable())('the dashboard in a real browser', () => {
     const checklist = page.locator('section').filter({ has: page.getByRole('heading', { name: /Bulk-sender requirements/ }) });
     await expect(checklist.locator('tbody tr').count()).resolves.toBe(5);
     await expect(checklist.getByRole('row', { name: /passes DMARC/ }).textContent()).resolves.toContain('Not met');
-    await expect(page.getByRole('heading', { name: 'Who reported' }).isVisible()).resolves.toBe(true);
-    await expect(page.locator('.policy-history li').first().textContent()).resolves.toContain('p=quarantine');
+    const reporters = page.locator('#reporters-table table');
+    await expect(reporters.locator('tbody tr').first().textContent()).resolves.toContain('google.com');
+    const policy = page.locator('#policy-table table');
+    await expect(policy.locator('tbody tr').first().textContent()).resolves.toContain('p=quarantine');
     await screenshot(page, 'domain');
 
-    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download CSV' }).click()]);
+    // Each table sorts and downloads on its own: sorting the receivers leaves the sources as they were.
+    await reporters.getByRole('link', { name: 'Receiver' }).click();
+    await page.waitForURL(/reporters\.sort=reporter&reporters\.dir=desc#reporters-table$/);
+    await expect(reporters.locator('thead th').first().getAttribute('aria-sort')).resolves.toBe('descending');
+    await expect(reporters.locator('tbody tr').first().textContent()).resolves.toContain('Yahoo');
+    await expect(sources.locator('tbody tr').first().textContent()).resolves.toContain('209.85.220.41');
+    const [reportersDownload] = await Promise.all([page.waitForEvent('download'), page.locator('#reporters-table').getByRole('link', { name: 'Download CSV' }).click()]);
+    expect(reportersDownload.suggestedFilename()).toMatch(/^reporters-example\.com-/);
+    const reportersCsv = fs.readFileSync((await reportersDownload.path()) as string, 'utf8').split('\r\n');
+    expect(reportersCsv[0]).toBe('Receiver,Reports,Messages,Last report');
+    expect(reportersCsv.slice(1, 3).map((line) => line.split(',')[0])).toEqual(['Yahoo', 'google.com']);
+
+    const [download] = await Promise.all([page.waitForEvent('download'), sources.locator('xpath=..').getByRole('link', { name: 'Download CSV' }).click()]);
     const csv = fs.readFileSync((await download.path()) as string, 'utf8');
     expect(csv.split('\r\n')[0]).toBe('Source IP,Host,Service,Classification,Messages,DMARC pass,Fail,Quarantined,Rejected,Seen');
     expect(csv).toContain('198.51.100.23,not checked yet,not identified,Suspicious,2100,0,2100,2100,0,');

@@ -77,6 +77,8 @@ describe.runIf(chromiumAvailable())('services in a real browser', () => {
     await page.getByRole('textbox', { name: /^Reverse-DNS names/ }).fill('relay-*.crm.example.net');
     await page.getByRole('button', { name: 'Add the entry' }).click();
     await page.waitForURL(/done=created/);
+    await page.getByRole('link', { name: 'Our CRM relay' }).waitFor();
+    await screenshot(page, 'settings-services');
     await page.getByRole('link', { name: 'Our CRM relay' }).click();
     await page.getByRole('heading', { name: 'Service: Our CRM relay', level: 1 }).waitFor();
     await page.getByRole('link', { name: RELAY }).click();

@@ -51,6 +51,12 @@ describeEachBackend('report, upload and ingest-log pages', (backend) => {
     expect(html).toContain('Test Inc. 1.id.0');
     stored = reportLinks(html);
     expect(stored.map((r) => r.kind)).toEqual(['aggregate', 'aggregate', 'tls', 'failure']);
+    // One table per file, its documents in the order found; an answer to a POST offers no sort or download links (they would lose it).
+    const captions = [...html.matchAll(/<caption>([^<]*)<\/caption>/g)].map((m) => m[1]!.replace(/ \([\d,]+ bytes\)$/, ''));
+    expect(captions).toEqual(['test.xml', 'google.com!bluesun.net!1766102400!1766188799.zip', 'google.json', 'arf-18.eml', 'notes.txt']);
+    expect(html).toMatch(/<th scope="col">Document<\/th><th scope="col">Kind<\/th><th scope="col">Outcome<\/th>/);
+    expect(html).not.toContain('Download CSV');
+    expect(html).toMatch(/<td>notes.txt<\/td><td><span class="muted">unknown<\/span><\/td><td><span class="outcome outcome-not_a_report">Not a report<\/span><\/td>/);
     expect(await count('aggregate_report', org.id)).toBe(2);
 
     // The same files again: already stored, nothing counted twice.

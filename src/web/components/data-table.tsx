@@ -12,25 +12,39 @@ export interface Column<Row> {
   render?: (row: Row) => Child;
   sortable?: boolean;
   numeric?: boolean;
+  /** The cell names its row (a row header), as a receiver's name does in a table of receivers. */
+  rowHeader?: boolean;
 }
 
 export interface TableState {
   sort: string;
   dir: SortDirection;
   cursor: string | null;
+  /**
+   * Set when a page holds several tables: this table's query keys are then `<name>.sort`,
+   * `<name>.dir` and `<name>.cursor`, and its downloads `?format=…&table=<name>`.
+   */
+  name?: string;
+}
+
+/** The query key of a table's sort, direction or cursor. */
+export function tableKey(state: Pick<TableState, 'name'>, key: 'sort' | 'dir' | 'cursor'): string {
+  return state.name === undefined ? key : `${state.name}.${key}`;
 }
 
 /**
  * The sort column (one of the sortable ones), direction and cursor from the query string. A sort
- * the table does not offer falls back to the default order, direction included.
+ * the table does not offer falls back to the default order, direction included. `options.name`
+ * gives the table query keys of its own (see TableState.name).
  */
-export function tableState<Row>(c: Context, columns: Column<Row>[], defaults: { sort: string; dir: SortDirection }): TableState {
-  const sort = c.req.query('sort');
-  const dir = c.req.query('dir');
+export function tableState<Row>(c: Context, columns: Column<Row>[], defaults: { sort: string; dir: SortDirection }, options: { name?: string } = {}): TableState {
+  const named = options.name === undefined ? {} : { name: options.name };
+  const sort = c.req.query(tableKey(named, 'sort'));
+  const dir = c.req.query(tableKey(named, 'dir'));
   const sortable = columns.filter((column) => column.sortable).map((column) => column.key);
-  const cursor = c.req.query('cursor') || null;
-  if (sort !== undefined && !sortable.includes(sort)) return { ...defaults, cursor };
-  return { sort: sort ?? defaults.sort, dir: dir === 'asc' || dir === 'desc' ? dir : defaults.dir, cursor };
+  const cursor = c.req.query(tableKey(named, 'cursor')) || null;
+  if (sort !== undefined && !sortable.includes(sort)) return { ...defaults, cursor, ...named };
+  return { sort: sort ?? defaults.sort, dir: dir === 'asc' || dir === 'desc' ? dir : defaults.dir, cursor, ...named };
 }
 
 /** The order to ask a list for: the table's sort when the list offers it (`sorts` by column key), else the default. */
@@ -50,8 +64,8 @@ export function SortFields(props: { state: TableState; defaults: { sort: string;
   if (props.state.sort === props.defaults.sort && props.state.dir === props.defaults.dir) return null;
   return (
     <>
-      <input type="hidden" name="sort" value={props.state.sort} />
-      <input type="hidden" name="dir" value={props.state.dir} />
+      <input type="hidden" name={tableKey(props.state, 'sort')} value={props.state.sort} />
+      <input type="hidden" name={tableKey(props.state, 'dir')} value={props.state.dir} />
     </>
   );
 }
@@ -85,12 +99,23 @@ export interface DataTableProps<Row> {
   path?: string;
 }
 
-/** A table with sortable headers, a next-page link and exports; the server does the sorting and paging. */
+/**
+ * A table with sortable headers, a next-page link and exports; the server does the sorting and
+ * paging. A named table (TableState.name) keeps its own query keys, and its sort and page links
+ * lead back to it on the page (`#<name>-table`).
+ */
 export function DataTable<Row>(props: DataTableProps<Row>) {
   const { c, state } = props;
   if (props.rows.length === 0 && state.cursor === null) return <div class="empty-state">{props.empty}</div>;
+  const id = state.name === undefined ? undefined : `${state.name}-table`;
+  const link = (changes: Record<string, string | undefined>) => `${withQuery(c, changes, props.path)}${id === undefined ? '' : `#${id}`}`;
+  const sortKey = tableKey(state, 'sort');
+  const dirKey = tableKey(state, 'dir');
+  const cursorKey = tableKey(state, 'cursor');
+  const exportable = props.exportable !== false;
+  const download = (format: 'csv' | 'json') => withQuery(c, { format, table: state.name, [cursorKey]: undefined }, props.path);
   return (
-    <div class="data-table">
+    <div class="data-table" id={id}>
       <table>
         <caption>{props.caption}</caption>
         <thead>
@@ -101,7 +126,7 @@ export function DataTable<Row>(props: DataTableProps<Row>) {
               return (
                 <th scope="col" class={column.numeric ? 'num' : undefined} aria-sort={active ? (state.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
                   {column.sortable ? (
-                    <a href={withQuery(c, { sort: column.key, dir: next, cursor: undefined }, props.path)}>
+                    <a href={link({ [sortKey]: column.key, [dirKey]: next, [cursorKey]: undefined })}>
                       {column.label}
                       {active ? <span aria-hidden="true">{state.dir === 'asc' ? ' ▲' : ' ▼'}</span> : null}
                     </a>
@@ -116,27 +141,36 @@ export function DataTable<Row>(props: DataTableProps<Row>) {
         <tbody>
           {props.rows.map((row) => (
             <tr>
-              {props.columns.map((column) => (
-                <td class={column.numeric ? 'num' : undefined}>{column.render ? column.render(row) : String(column.value(row) ?? '—')}</td>
-              ))}
+              {props.columns.map((column) => {
+                const content = column.render ? column.render(row) : String(column.value(row) ?? '—');
+                return column.rowHeader ? (
+                  <th scope="row" class={column.numeric ? 'num' : undefined}>
+                    {content}
+                  </th>
+                ) : (
+                  <td class={column.numeric ? 'num' : undefined}>{content}</td>
+                );
+              })}
             </tr>
           ))}
         </tbody>
       </table>
-      <nav class="table-nav" aria-label={`${props.caption}: pages and downloads`}>
-        {state.cursor !== null ? <a href={withQuery(c, { cursor: undefined }, props.path)}>First page</a> : null}
-        {props.nextCursor !== null ? <a href={withQuery(c, { cursor: props.nextCursor }, props.path)}>Next page</a> : null}
-        {props.exportable !== false ? (
-          <>
-            <a href={withQuery(c, { format: 'csv', cursor: undefined }, props.path)} download>
-              Download CSV
-            </a>
-            <a href={withQuery(c, { format: 'json', cursor: undefined }, props.path)} download>
-              Download JSON
-            </a>
-          </>
-        ) : null}
-      </nav>
+      {state.cursor !== null || props.nextCursor !== null || exportable ? (
+        <nav class="table-nav" aria-label={`${props.caption}: pages and downloads`}>
+          {state.cursor !== null ? <a href={link({ [cursorKey]: undefined })}>First page</a> : null}
+          {props.nextCursor !== null ? <a href={link({ [cursorKey]: props.nextCursor })}>Next page</a> : null}
+          {exportable ? (
+            <>
+              <a href={download('csv')} download>
+                Download CSV
+              </a>
+              <a href={download('json')} download>
+                Download JSON
+              </a>
+            </>
+          ) : null}
+        </nav>
+      ) : null}
     </div>
   );
 }
@@ -164,6 +198,11 @@ export function tableDownload<Row>(c: Context, filename: string, format: 'csv' |
 export function downloadFormat(c: Context): 'csv' | 'json' | null {
   const format = c.req.query('format');
   return format === 'csv' || format === 'json' ? format : null;
+}
+
+/** The named table (TableState.name) a download asks for, or null for a page's unnamed table. */
+export function downloadTable(c: Context): string | null {
+  return c.req.query('table') ?? null;
 }
 
 /** Sorts a table that is small enough to hold whole (nulls last either way). */
