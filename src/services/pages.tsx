@@ -7,7 +7,7 @@ import type { ServiceEntry } from '../enrich/services.js';
 import type { WebEnv } from '../http/env.js';
 import { decideSource, NOTE_MAX, undoSourceDecision } from '../sources/decisions.js';
 import { orgServiceEntries } from '../sources/org-services.js';
-import { ClassBadge, classText, DecisionForm, PERIODS, periodOf, sourcePath } from '../sources/pages.js';
+import { ClassBadge, classText, DecisionForm, DomainTrail, PERIODS, periodOf, sourcePath } from '../sources/pages.js';
 import { StackedBars } from '../web/components/charts.js';
 import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
@@ -143,14 +143,7 @@ export function servicePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<
       `Service ${d.name}`,
       'sources',
       <>
-        <p>
-          <a href={base}>Overview</a> ›{' '}
-          {h.domains.slice(0, 3).map((x) => (
-            <>
-              <a href={`${base}/domains/${encodeURIComponent(x.domain)}`}>{x.domain}</a>{' '}
-            </>
-          ))}
-        </p>
+        <DomainTrail base={base} domains={h.domains} />
         <h1>Service: {d.name}</h1>
         <p class="muted">
           {d.category ? CATEGORY_WORDS[d.category] : 'No longer defined'} · id <code>{d.id}</code> ·{' '}

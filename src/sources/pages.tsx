@@ -325,6 +325,20 @@ export function DecisionForm(props: {
   );
 }
 
+/** Where the page sits: the overview, then the (up to three) busiest domains it sent for. */
+export function DomainTrail(props: { base: string; domains: ReadonlyArray<{ domain: string }> }) {
+  return (
+    <p>
+      <a href={props.base}>Overview</a> ›{' '}
+      {props.domains.slice(0, 3).map((d) => (
+        <>
+          <a href={`${props.base}/domains/${encodeURIComponent(d.domain)}`}>{d.domain}</a>{' '}
+        </>
+      ))}
+    </p>
+  );
+}
+
 /** The page of one sending address, and the form that authorises or ignores it. */
 export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<WebEnv> {
   const { db } = deps;
@@ -361,14 +375,7 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
       `Source ${ip}`,
       'sources',
       <>
-        <p>
-          <a href={base}>Overview</a> ›{' '}
-          {h.domains.slice(0, 3).map((d) => (
-            <>
-              <a href={`${base}/domains/${encodeURIComponent(d.domain)}`}>{d.domain}</a>{' '}
-            </>
-          ))}
-        </p>
+        <DomainTrail base={base} domains={h.domains} />
         <h1>
           Source <code class="ip">{ip}</code>
         </h1>
