@@ -5,7 +5,7 @@ import { roleAllows } from '../auth/roles.js';
 import type { DB } from '../db/schema.js';
 import type { ServiceEntry } from '../enrich/services.js';
 import type { WebEnv } from '../http/env.js';
-import { decideSource, NOTE_MAX, undoSourceDecision } from '../sources/decisions.js';
+import { decideSource, ipSortKey, NOTE_MAX, undoSourceDecision } from '../sources/decisions.js';
 import { orgServiceEntries } from '../sources/org-services.js';
 import { ClassBadge, classText, DecisionForm, DomainTrail, PERIODS, periodOf, sourcePath } from '../sources/pages.js';
 import { StackedBars } from '../web/components/charts.js';
@@ -38,16 +38,17 @@ function decisionText(a: ServiceAddress): string {
 
 function addressColumns(base: string): Column<ServiceAddress>[] {
   return [
-    { key: 'ip', label: 'Address', value: (a) => a.ip, render: (a) => <a href={sourcePath(base, a.ip)}><code class="ip">{a.ip}</code></a> },
-    { key: 'host', label: 'Host', value: hostOf },
+    { key: 'ip', label: 'Address', sortable: true, value: (a) => a.ip, sortKey: (a) => ipSortKey(a.ip), render: (a) => <a href={sourcePath(base, a.ip)}><code class="ip">{a.ip}</code></a> },
+    { key: 'host', label: 'Host', sortable: true, value: hostOf },
     { key: 'identified', label: 'Identified by', value: (a) => (a.classification.service ?? a.classification.network)?.evidence.map((e) => e.fact).join('; ') ?? '' },
     {
       key: 'classification',
       label: 'Classification',
+      sortable: true,
       value: classText,
       render: (a) => <ClassBadge kind={a.classification.kind} ignored={a.decision?.decision === 'ignored'} pending={a.evidence.status === 'pending'} />,
     },
-    { key: 'decision', label: 'Decision', value: decisionText },
+    { key: 'decision', label: 'Decision', sortable: true, value: decisionText },
     { key: 'messages', label: 'Messages', sortable: true, value: (a) => a.messages, render: (a) => count(a.messages), numeric: true },
     { key: 'pass', label: 'DMARC pass', sortable: true, value: (a) => a.dmarcPass, render: (a) => `${count(a.dmarcPass)} (${shareOf(a.dmarcPass, a.messages)})`, numeric: true },
     {
@@ -65,7 +66,7 @@ function addressColumns(base: string): Column<ServiceAddress>[] {
         </>
       ),
     },
-    { key: 'seen', label: 'Seen', value: (a) => `${a.firstDay} – ${a.lastDay}` },
+    { key: 'seen', label: 'Seen', sortable: true, value: (a) => `${a.firstDay} – ${a.lastDay}`, sortKey: (a) => a.lastDay },
   ];
 }
 

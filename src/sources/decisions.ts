@@ -38,6 +38,18 @@ export function normaliseIp(text: string): string | null {
   return new URL(`http://[${value}]/`).hostname.slice(1, -1);
 }
 
+/** A key that sorts addresses in numeric order, IPv4 before IPv6 (`4:010.000.000.002` < `4:192.000.002.001`). */
+export function ipSortKey(address: string): string {
+  const ip = normaliseIp(address);
+  if (ip === null) return `9:${address}`;
+  if (isIP(ip) === 4) return `4:${ip.split('.').map((n) => n.padStart(3, '0')).join('.')}`;
+  const [head = '', tail = ''] = ip.split('::');
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = ip.includes('::') ? [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right] : left;
+  return `6:${groups.map((g) => g.padStart(4, '0')).join(':')}`;
+}
+
 export function subjectKey(subject: Subject): string {
   return `${subject.type}:${subject.value}`;
 }

@@ -8,6 +8,8 @@ export interface Column<Row> {
   label: string;
   /** The plain value, for sorting links, CSV and JSON exports. */
   value: (row: Row) => string | number | boolean | null;
+  /** What sorting compares, when not the plain value (e.g. addresses in numeric order). */
+  sortKey?: (row: Row) => string | number | null;
   /** How the cell shows on the page; the plain value by default. */
   render?: (row: Row) => Child;
   sortable?: boolean;
@@ -210,9 +212,10 @@ export function sortRows<Row>(rows: Row[], columns: Column<Row>[], state: TableS
   const column = columns.find((c) => c.key === state.sort);
   if (!column) return rows;
   const sign = state.dir === 'asc' ? 1 : -1;
+  const key = column.sortKey ?? column.value;
   return [...rows].sort((a, b) => {
-    const x = column.value(a);
-    const y = column.value(b);
+    const x = key(a);
+    const y = key(b);
     if (x === null || y === null) return x === y ? 0 : x === null ? 1 : -1;
     if (typeof x === 'number' && typeof y === 'number') return (x - y) * sign;
     return String(x).localeCompare(String(y)) * sign;
