@@ -189,3 +189,15 @@ export class Browser {
     return linkIn(mail.text);
   }
 }
+
+/** The TOTP secret the security page shows during enrolment. */
+export function totpSecretOnPage(html: string): string {
+  const secret = /id="totp-secret" class="secret" readonly="" value="([A-Z2-7]+)"/.exec(html)?.[1];
+  if (secret === undefined) throw new Error('no TOTP secret on the page');
+  return secret;
+}
+
+/** The recovery codes the page shows once after TOTP is confirmed. */
+export function recoveryCodesOnPage(html: string): string[] {
+  return [...html.matchAll(/<li>([a-z2-9]{5}-[a-z2-9]{5})<\/li>/g)].map((m) => m[1]!);
+}

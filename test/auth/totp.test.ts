@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { totpCodeAt } from '../../src/auth/totp.js';
 import { open, SealError } from '../../src/lib/crypto/index.js';
 import { describeEachBackend } from '../helpers/db.js';
-import { openHarness, tokenOf, type Browser, type Harness } from './harness.js';
+import { openHarness, recoveryCodesOnPage, tokenOf, totpSecretOnPage, type Browser, type Harness } from './harness.js';
 
 const STEP = 30_000;
 
@@ -26,11 +26,11 @@ describeEachBackend('two-factor authentication (TOTP)', (backend) => {
     await browser.get('/settings/security');
     expect((await browser.post('/settings/security/totp/enrol', {})).status).toBe(303);
     const page = await (await browser.get('/settings/security')).text();
-    const secret = /id="totp-secret" class="secret" readonly="" value="([A-Z2-7]+)"/.exec(page)![1]!;
+    const secret = totpSecretOnPage(page);
     expect(page).toContain(`otpauth://totp/DMARC%20Watch:${encodeURIComponent(email)}?`);
     const confirmed = await browser.post('/settings/security/totp/confirm', { code: totpCodeAt(secret, h.clock()) });
     expect(confirmed.status).toBe(200);
-    const codes = [...(await confirmed.text()).matchAll(/<li>([a-z2-9]{5}-[a-z2-9]{5})<\/li>/g)].map((m) => m[1]!);
+    const codes = recoveryCodesOnPage(await confirmed.text());
     return { browser, secret, codes };
   }
 
