@@ -31,6 +31,7 @@ import { reverseDnsCoverage } from './reverse-dns-coverage.js';
 import { domainOverview, rate, type DomainOverview } from './domain-overview.js';
 import { lastDays, type DayPeriod } from './period.js';
 import { latestPublishedPolicies, type PublishedPolicy } from './published-policy.js';
+import { FigureCard } from '../web/components/figure-card.js';
 
 const PERIODS = [7, 30, 90, 365] as const;
 /** Most rows a CSV/JSON download of a table holds. */
@@ -250,24 +251,12 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
         <h1>{domain}</h1>
         <PeriodPicker c={c} days={days} />
         <div class="cards">
-          <div class="card">
-            <span class="figure">{totals.messages.toLocaleString('en')}</span> messages reported
-          </div>
-          <div class="card">
-            <span class="figure">{percent(rate(totals.pass, totals.messages))}</span> passed DMARC
-          </div>
-          <div class="card">
-            <span class="figure">{percent(rate(totals.dkim, totals.messages))}</span> DKIM aligned and passing
-          </div>
-          <div class="card">
-            <span class="figure">{percent(rate(totals.spf, totals.messages))}</span> SPF aligned and passing
-          </div>
-          <div class="card">
-            <span class="figure">{(totals.quarantine + totals.reject).toLocaleString('en')}</span> quarantined or rejected
-          </div>
-          <div class="card">
-            <span class="figure">{policyText(policy)}</span> published policy{policy ? `, adkim=${policy.adkim ?? 'r'} aspf=${policy.aspf ?? 'r'}` : ''}
-          </div>
+          <FigureCard figure={totals.messages.toLocaleString('en')}>messages reported</FigureCard>
+          <FigureCard figure={percent(rate(totals.pass, totals.messages))}>passed DMARC</FigureCard>
+          <FigureCard figure={percent(rate(totals.dkim, totals.messages))}>DKIM aligned and passing</FigureCard>
+          <FigureCard figure={percent(rate(totals.spf, totals.messages))}>SPF aligned and passing</FigureCard>
+          <FigureCard figure={(totals.quarantine + totals.reject).toLocaleString('en')}>quarantined or rejected</FigureCard>
+          <FigureCard figure={policyText(policy)}>published policy{policy ? `, adkim=${policy.adkim ?? 'r'} aspf=${policy.aspf ?? 'r'}` : ''}</FigureCard>
         </div>
         <StackedBars
           id="dmarc-daily"

@@ -15,6 +15,7 @@ import { CATEGORY_WORDS, SERVICE_ID, serviceDefinition } from './definition.js';
 import { servicePath, serviceSettingsPath } from './paths.js';
 import { ownDecisionOf, SERVICE_SCAN_LIMIT, serviceSummary, type ServiceAddress } from './service-summary.js';
 import { classCounts, serviceVerdict } from './verdict.js';
+import { FigureCard } from '../web/components/figure-card.js';
 
 type C = Context<WebEnv>;
 
@@ -157,18 +158,10 @@ export function servicePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<
           {verdict.text}
         </p>
         <div class="cards">
-          <div class="card">
-            <span class="figure">{count(h.messages)}</span> messages reported
-          </div>
-          <div class="card">
-            <span class="figure">{shareOf(h.pass, h.messages)}</span> passed DMARC
-          </div>
-          <div class="card">
-            <span class="figure">{count(summary.addresses.length)}</span> sending addresses
-          </div>
-          <div class="card">
-            <span class="figure">{count(h.quarantine + h.reject)}</span> quarantined or rejected
-          </div>
+          <FigureCard figure={count(h.messages)}>messages reported</FigureCard>
+          <FigureCard figure={shareOf(h.pass, h.messages)}>passed DMARC</FigureCard>
+          <FigureCard figure={count(summary.addresses.length)}>sending addresses</FigureCard>
+          <FigureCard figure={count(h.quarantine + h.reject)}>quarantined or rejected</FigureCard>
         </div>
         <DecisionForm c={c} action={`${servicePath(base, id)}/decision`} own={summary.decision} applied={summary.decision} canWrite={roleAllows(org.role, 'write')} error={error} />
         {overriding.length > 0 ? (

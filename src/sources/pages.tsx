@@ -16,6 +16,7 @@ import type { ServiceGroup, SourceView } from './classify-sources.js';
 import { EVIDENCE_WINDOW_DAYS } from './evidence.js';
 import { decideSource, decisionsOf, NOTE_MAX, normaliseIp, subjectKey, undoSourceDecision, type SourceDecision } from './decisions.js';
 import { sourceDetail, type SourceRecordView, type SourceReport } from './source-detail.js';
+import { FigureCard } from '../web/components/figure-card.js';
 
 /** The periods a page of sources or services offers, in days. */
 export const PERIODS = [7, 30, 90, 365] as const;
@@ -386,18 +387,10 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
           {view ? <ClassBadge kind={view.classification.kind} ignored={applied?.decision === 'ignored'} pending={view.evidence.status === 'pending'} /> : null} {verdict.text}
         </p>
         <div class="cards">
-          <div class="card">
-            <span class="figure">{count(h.messages)}</span> messages reported
-          </div>
-          <div class="card">
-            <span class="figure">{shareOf(h.pass, h.messages)}</span> passed DMARC
-          </div>
-          <div class="card">
-            <span class="figure">{count(h.quarantine + h.reject)}</span> quarantined or rejected
-          </div>
-          <div class="card">
-            <span class="figure">{view ? <ServiceLink base={base} view={view} /> : 'unknown'}</span> service
-          </div>
+          <FigureCard figure={count(h.messages)}>messages reported</FigureCard>
+          <FigureCard figure={shareOf(h.pass, h.messages)}>passed DMARC</FigureCard>
+          <FigureCard figure={count(h.quarantine + h.reject)}>quarantined or rejected</FigureCard>
+          <FigureCard figure={view ? <ServiceLink base={base} view={view} /> : 'unknown'}>service</FigureCard>
         </div>
         <DecisionForm c={c} action={`${sourcePath(base, ip)}/decision`} own={own} applied={applied} canWrite={roleAllows(org.role, 'write')} error={error} service={service} />
         <h2>Why this classification</h2>
