@@ -3,14 +3,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { silentLogger } from '../../src/lib/logger.js';
 import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
-import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
+import { storeReports, type HandReport, utcDayBefore } from '../helpers/aggregate-xml.js';
 import { chromiumAvailable, signInThroughMail, watchConsole, screenshot, createOrganizationThroughForm, useWebAppAndBrowser, type WebApp } from './harness.js';
 
-function daysAgo(n: number): Date {
-  const d = new Date();
-  d.setUTCHours(0, 0, 0, 0);
-  return new Date(d.getTime() - n * 86_400_000);
-}
+const daysAgo = (n: number) => utcDayBefore(new Date(), n);
 
 /** Three weeks of reports for two domains: a healthy one, and one with a spoofing source. */
 function reports(): HandReport[] {

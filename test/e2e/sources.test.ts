@@ -4,7 +4,7 @@ import { enrichDueSources } from '../../src/enrich/enrich-job.js';
 import { createDnsResolver } from '../../src/lib/dns.js';
 import { silentLogger } from '../../src/lib/logger.js';
 import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
-import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
+import { storeReports, type HandReport, utcDayBefore } from '../helpers/aggregate-xml.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { chromiumAvailable, launchChromium, signInThroughMail, startWebApp, watchConsole, screenshot, createOrganizationThroughForm, type WebApp } from './harness.js';
 
@@ -12,11 +12,7 @@ const SENDGRID = '167.89.0.10';
 const FORWARDER = '209.85.220.41';
 const SPOOFER = '198.51.100.23';
 
-function daysAgo(n: number): Date {
-  const d = new Date();
-  d.setUTCHours(0, 0, 0, 0);
-  return new Date(d.getTime() - n * 86_400_000);
-}
+const daysAgo = (n: number) => utcDayBefore(new Date(), n);
 
 function reports(): HandReport[] {
   return Array.from({ length: 14 }, (_, k) => ({

@@ -8,7 +8,7 @@ import { enrichmentOf, RECHECK_AFTER_MS, RETRY_FIRST_MS, retryDelayMs } from '..
 import { Scheduler } from '../../src/jobs/scheduler.js';
 import { createDnsResolver } from '../../src/lib/dns.js';
 import { silentLogger } from '../../src/lib/logger.js';
-import { storeReports } from '../helpers/aggregate-xml.js';
+import { storeReports, utcDayBefore } from '../helpers/aggregate-xml.js';
 import { describeEachBackend, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { buildMmdb, writeMmdb } from '../helpers/mmdb.js';
@@ -16,11 +16,7 @@ import { buildMmdb, writeMmdb } from '../helpers/mmdb.js';
 const DAY = 86_400_000;
 const START = new Date();
 
-function daysAgo(n: number): Date {
-  const d = new Date(START);
-  d.setUTCHours(0, 0, 0, 0);
-  return new Date(d.getTime() - n * DAY);
-}
+const daysAgo = (n: number) => utcDayBefore(START, n);
 
 describe('MaxMind DB files', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dmarcwatch-mmdb-'));

@@ -66,3 +66,10 @@ export async function storeReports(db: Kysely<DB>, orgId: number, reports: HandR
     if (!outcomes.every((o) => o.outcome === 'stored')) throw new Error(`report ${report.reportId} was not stored: ${JSON.stringify(outcomes)}`);
   }
 }
+
+/** Midnight UTC of the day `days` days before `from` (report ranges in tests start there). */
+export function utcDayBefore(from: Date, days: number): Date {
+  const d = new Date(from.getTime() - days * 86_400_000);
+  d.setUTCHours(0, 0, 0, 0);
+  return d;
+}

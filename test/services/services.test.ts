@@ -5,11 +5,9 @@ import { silentLogger } from '../../src/lib/logger.js';
 import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { callApi, keyFor, orgWith, signedIn, type Member } from '../api/harness.js';
 import { openHarness, type Harness } from '../auth/harness.js';
-import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
+import { storeReports, type HandReport, utcDayBefore } from '../helpers/aggregate-xml.js';
 import { describeEachBackend } from '../helpers/db.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-
-const DAY = 86_400_000;
 
 /** Named by its confirmed PTR and by DKIM; passes (signs with our domain too). */
 const SENDGRID_PTR = '167.89.0.10';
@@ -20,11 +18,7 @@ const RELAY = '203.0.113.80';
 const SPOOFER = '198.51.100.23';
 
 function reports(start: Date): HandReport[] {
-  const day = (n: number) => {
-    const d = new Date(start.getTime() - n * DAY);
-    d.setUTCHours(0, 0, 0, 0);
-    return d;
-  };
+  const day = (n: number) => utcDayBefore(start, n);
   const out: HandReport[] = [];
   for (let i = 1; i <= 7; i += 1) {
     out.push({

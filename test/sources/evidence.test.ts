@@ -13,7 +13,7 @@ import { readEvidence } from '../../src/sources/evidence-store.js';
 import { orgServiceEntries } from '../../src/sources/org-services.js';
 import { periodBounds, sourceRecords, type StoredSourceRecord } from '../../src/sources/source-records.js';
 import { enrichmentOf } from '../../src/enrich/ip-cache.js';
-import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
+import { storeReports, type HandReport, utcDayBefore } from '../helpers/aggregate-xml.js';
 import { describeEachBackend, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 const DAY = 86_400_000;
@@ -24,11 +24,7 @@ const SHARED = '192.0.2.10';
 const AUTHORISED = '192.0.2.77';
 const LATE = '203.0.113.9';
 
-function daysAgo(now: Date, n: number): Date {
-  const d = new Date(now.getTime() - n * DAY);
-  d.setUTCHours(0, 0, 0, 0);
-  return d;
-}
+const daysAgo = utcDayBefore;
 
 /**
  * Three weeks of reports for two domains from three reporters, with every fact the classifier

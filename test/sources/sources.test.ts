@@ -7,7 +7,7 @@ import { refreshSourceEvidence } from '../../src/sources/evidence-job.js';
 import { sourcesByIp } from '../../src/reports/queries/sources.js';
 import { callApi, keyFor, orgWith, signedIn, type Member } from '../api/harness.js';
 import { openHarness, type Harness } from '../auth/harness.js';
-import { storeReports, type HandReport } from '../helpers/aggregate-xml.js';
+import { storeReports, type HandReport, utcDayBefore } from '../helpers/aggregate-xml.js';
 import { describeEachBackend } from '../helpers/db.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 
@@ -20,11 +20,7 @@ const UNKNOWN = '203.0.113.50';
 
 /** A week of reports: a service signing with its own domain and ours, a forwarder, a spoofer, a small unknown sender. */
 function reports(start: Date): HandReport[] {
-  const day = (n: number) => {
-    const d = new Date(start.getTime() - n * DAY);
-    d.setUTCHours(0, 0, 0, 0);
-    return d;
-  };
+  const day = (n: number) => utcDayBefore(start, n);
   const out: HandReport[] = [];
   for (let i = 1; i <= 7; i += 1) {
     out.push({
