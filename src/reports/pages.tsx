@@ -261,32 +261,27 @@ export function RawDocument(props: { title: string; preview: RawPreview | null; 
 
 // ---- aggregate -------------------------------------------------------------------------------
 
-function DkimResults(props: { results: AggregateRecordDetail['dkimResults'] }) {
-  if (props.results.length === 0) return <span class="muted">none</span>;
-  return (
-    <ul class="auth-results">
-      {props.results.map((r) => (
-        <li>
-          <Result value={r.result} /> {r.domain}
-          {r.selector ? <span class="muted"> s={r.selector}</span> : null}
-          {r.humanResult ? <span class="muted"> — {r.humanResult}</span> : null}
-        </li>
-      ))}
-    </ul>
-  );
+interface ShownAuthResult {
+  domain: string;
+  result: string;
+  humanResult: string | null;
 }
 
-function SpfResults(props: { results: AggregateRecordDetail['spfResults'] }) {
+/** A record's DKIM or SPF results, each with its detail (selector, scope) when the reporter gave one. */
+function AuthResults<R extends ShownAuthResult>(props: { results: R[]; detail: (r: R) => string | null }) {
   if (props.results.length === 0) return <span class="muted">none</span>;
   return (
     <ul class="auth-results">
-      {props.results.map((r) => (
-        <li>
-          <Result value={r.result} /> {r.domain}
-          {r.scope ? <span class="muted"> ({r.scope})</span> : null}
-          {r.humanResult ? <span class="muted"> — {r.humanResult}</span> : null}
-        </li>
-      ))}
+      {props.results.map((r) => {
+        const detail = props.detail(r);
+        return (
+          <li>
+            <Result value={r.result} /> {r.domain}
+            {detail ? <span class="muted"> {detail}</span> : null}
+            {r.humanResult ? <span class="muted"> — {r.humanResult}</span> : null}
+          </li>
+        );
+      })}
     </ul>
   );
 }
@@ -346,8 +341,8 @@ export function recordColumns(policy: AlignmentPolicy): Column<AggregateRecordDe
         return check.agrees ? <span class="muted">{check.text}</span> : <strong class="disagrees">Disagrees: {check.text}</strong>;
       },
     },
-    { key: 'dkimResults', label: 'DKIM results', value: (r) => dkimText(r.dkimResults), render: (r) => <DkimResults results={r.dkimResults} /> },
-    { key: 'spfResults', label: 'SPF results', value: (r) => spfText(r.spfResults), render: (r) => <SpfResults results={r.spfResults} /> },
+    { key: 'dkimResults', label: 'DKIM results', value: (r) => dkimText(r.dkimResults), render: (r) => <AuthResults results={r.dkimResults} detail={(d) => (d.selector ? `s=${d.selector}` : null)} /> },
+    { key: 'spfResults', label: 'SPF results', value: (r) => spfText(r.spfResults), render: (r) => <AuthResults results={r.spfResults} detail={(d) => (d.scope ? `(${d.scope})` : null)} /> },
     {
       key: 'reasons',
       label: 'Reasons',
