@@ -10,6 +10,7 @@ import type { WebEnv } from '../http/env.js';
 import type { Keyring } from '../lib/crypto/index.js';
 import type { Logger } from '../lib/logger.js';
 import type { Mailer } from '../mail/mailer.js';
+import type { JsonText } from './pagination.js';
 
 /** What every API handler may use. */
 export interface ApiDeps {
@@ -79,7 +80,7 @@ interface RouteShape<P extends Schema | undefined, Q extends Schema | undefined,
   errors?: Record<number, string>;
 }
 
-type Result<R> = R extends z.ZodType ? z.input<R> | Response : R extends 'binary' ? Response : void | Response;
+type Result<R> = R extends z.ZodType ? z.input<R> | JsonText | Response : R extends 'binary' ? Response : void | Response;
 type BodyOf<B> = B extends 'multipart' ? undefined : Infer<B>;
 
 export interface OrgRouteSpec<P extends Schema | undefined, Q extends Schema | undefined, B extends Schema | 'multipart' | undefined, R extends Schema | 'binary' | null>

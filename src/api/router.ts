@@ -6,11 +6,14 @@ import type { WebEnv } from '../http/env.js';
 import { orgAccessFor } from '../orgs/access.js';
 import type { ApiDeps, ApiRoute, SignedInCaller } from './define.js';
 import { ApiError } from './errors.js';
+import { JsonText } from './pagination.js';
 
 export interface ApiRouterOptions {
   /** Check every success body against the route's response schema (tests: the OpenAPI document stays true). */
   validateResponses?: boolean;
 }
+
+const JSON_CONTENT = { 'Content-Type': 'application/json' };
 
 const PERMISSION_ROLE = { read: 'viewer', write: 'member', admin: 'admin' } as const;
 
@@ -94,11 +97,12 @@ export function apiRouter(routes: readonly ApiRoute[], deps: ApiDeps, options: A
       if (result instanceof Response) return result;
       if (route.status === 204 || route.response === null) return c.body(null, 204);
       if (route.response === 'binary') throw new Error(`${route.operationId} must return a Response`);
+      const text = result instanceof JsonText ? result.text : JSON.stringify(result);
       if (options.validateResponses) {
-        const checked = route.response.safeParse(result);
+        const checked = route.response.safeParse(result instanceof JsonText ? JSON.parse(result.text) : result);
         if (!checked.success) throw new Error(`${route.operationId}: response does not match its schema: ${JSON.stringify(issuesOf(checked.error, 'response'))}`);
       }
-      return c.json(result as object, route.status);
+      return c.body(text, route.status, JSON_CONTENT);
     });
   }
 

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { isoString, parseUtcTimestamp, utcTimestampIso } from '../lib/iso-time.js';
+import { parseUtcTimestamp } from '../lib/iso-time.js';
 
 const TIMESTAMPTZ = 1184;
 const generic = pg.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) => Date;
@@ -10,9 +10,4 @@ const generic = pg.types.getTypeParser(TIMESTAMPTZ, 'text') as (text: string) =>
  */
 export function readTimestamptz(text: string): Date {
   return parseUtcTimestamp(text) ?? generic(text);
-}
-
-/** A timestamptz in PostgreSQL's text form as the API writes times (`2026-11-22T23:59:59.123Z`). */
-export function timestamptzIso(text: string): string {
-  return utcTimestampIso(text) ?? isoString(readTimestamptz(text));
 }

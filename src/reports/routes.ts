@@ -3,13 +3,12 @@ import zlib from 'node:zlib';
 import { z } from 'zod';
 import { orgRoute, type OrgContext } from '../api/define.js';
 import { ApiError, badRequest, notFound } from '../api/errors.js';
-import { decodeCursor, pageOf, pageQuery, toPage } from '../api/pagination.js';
+import { decodeCursor, pageOf, pageQuery, toJsonTextPage, toPage } from '../api/pagination.js';
 import { idParam, iso, orgParams, timestamp } from '../api/schemas.js';
 import { aggregateRecords, aggregateReport } from './queries/aggregate-report.js';
 import { failureReport } from './queries/failure-report.js';
 import { REPORT_KINDS, reportKindOf, type ReportKind } from './queries/kinds.js';
-import { listReportRows, summaryOfRow } from './queries/list-reports.js';
-import { timestamptzIso } from '../db/timestamptz.js';
+import { listReportRows } from './queries/list-reports.js';
 import { rawReportDocument, type RawReportDocument } from './queries/raw-document.js';
 import { sourcesByIp } from './queries/sources.js';
 import { tlsReport } from './queries/tls-report.js';
@@ -394,7 +393,7 @@ export const reportsApi = [
         },
         { limit: query.limit + 1, after: cursor ? { at: new Date(cursor[0]), kind: cursor[1], id: cursor[2] } : null },
       );
-      return toPage(rows, query.limit, (r) => [timestamptzIso(r.end_at), r.kind, r.id], (r): z.input<typeof reportSummary> => summaryOfRow(r, timestamptzIso));
+      return toJsonTextPage(rows, query.limit, (r) => [r.at, r.kind, r.id], (r) => r.item);
     },
   }),
   orgRoute({

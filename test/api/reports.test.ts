@@ -4,6 +4,7 @@ import { afterAll, beforeAll, beforeEach, expect, it } from 'vitest';
 import { openHarness, type Harness } from '../auth/harness.js';
 import { describeEachBackend } from '../helpers/db.js';
 import { callApi, keyFor, orgWith, signedIn, type Member } from './harness.js';
+import { aggregateXml } from '../helpers/aggregate-xml.js';
 import { SAMPLES, download, part, sample, upload } from './upload-helpers.js';
 
 interface ReportRef {
@@ -179,6 +180,60 @@ describeEachBackend('reports API', (backend) => {
     expect((await get(`/orgs/${org.slug}/reports/tls/${reports.tls!.id + 1000}`)).status).toBe(404);
     expect((await get(`/orgs/${org.slug}/reports/failure/${reports.arf!.id + 1000}`)).status).toBe(404);
     expect((await get(`/orgs/${org.slug}/reports/aggregate/${reports.xml!.id + 1000}`)).status).toBe(404);
+  });
+
+  it('lists each report as its detail describes it', async () => {
+    const listed = await listAll('', 100);
+    expect(listed).toHaveLength(6);
+    for (const item of listed as Array<Record<string, unknown> & { kind: ReportRef['kind']; id: number }>) {
+      const { body: detail } = await get(`/orgs/${org.slug}/reports/${item.kind}/${item.id}`);
+      expect(item.receivedAt).toBe(detail.receivedAt);
+      if (item.kind === 'aggregate') {
+        expect(item).toEqual({
+          kind: 'aggregate',
+          id: detail.id,
+          beginAt: detail.beginAt,
+          endAt: detail.endAt,
+          receivedAt: detail.receivedAt,
+          reporter: detail.reporter,
+          reporterEmail: detail.reporterEmail,
+          reportId: detail.reportId,
+          domain: detail.policy.domain,
+          policy: detail.policy.p,
+          messages: detail.messageCount,
+          records: detail.recordCount,
+          warnings: detail.warnings.length,
+        });
+      } else if (item.kind === 'tls') {
+        const domains = [...new Set(detail.policies.map((p: { policyDomain: string }) => p.policyDomain))].sort();
+        expect(item).toEqual({
+          kind: 'tls',
+          id: detail.id,
+          beginAt: detail.beginAt,
+          endAt: detail.endAt,
+          receivedAt: detail.receivedAt,
+          reporter: detail.reporter,
+          reportId: detail.reportId,
+          domains,
+          successfulSessions: detail.successfulSessions,
+          failedSessions: detail.failedSessions,
+        });
+      } else {
+        expect(item).toMatchObject({ kind: 'failure', id: detail.id, domain: detail.reportedDomain, sourceIp: detail.sourceIp, feedbackType: detail.feedbackType });
+        expect(item.endAt).toBe(detail.arrivalAt ?? item.endAt);
+      }
+    }
+  });
+
+  it('writes names with quotes, backslashes, markup and other scripts as they were sent', async () => {
+    const awkward = await orgWith(h, 'Awkward Names', owner);
+    const reporter = 'Ünïcødé "Mail" \\ Co. <b>☃</b> 郵便';
+    const reportId = String.raw`id "1" \n \u0000 </script>`;
+    const xml = aggregateXml({ domain: 'awkward.example', reporter, reportId, begin: new Date('2026-05-01T00:00:00Z'), records: [{ ip: '192.0.2.1', count: 3, dkim: 'pass', spf: 'fail' }] });
+    const stored = await upload(h, { key: await keyFor(h, awkward.id, 'write') }, awkward.slug, [{ name: 'awkward.xml', bytes: Buffer.from(xml, 'utf8') }]);
+    expect(stored.status).toBe(200);
+    const list = await get(`/orgs/${awkward.slug}/reports`, await keyFor(h, awkward.id, 'read'));
+    expect(list.body.items).toEqual([expect.objectContaining({ kind: 'aggregate', reporter, reportId, domain: 'awkward.example', messages: 3 })]);
   });
 
   it('downloads the original documents byte for byte, plain or gzip-encoded', async () => {

@@ -1,7 +1,6 @@
 import { sql, type RawBuilder } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { DB } from '../../db/schema.js';
-import { readTimestamptz } from '../../db/timestamptz.js';
 import { normalizeDomain, type ReportKind } from './kinds.js';
 import type { ReportSummary } from './report-summaries.js';
 
@@ -32,40 +31,23 @@ export interface ReportListPage {
 }
 
 /**
- * One row of the list, whatever its kind (the columns of the other kinds are null). Times are
- * PostgreSQL's text (`2026-11-22 23:59:59+00`): the API writes them out without making Dates.
- * `end_at` is the sort key: a failure report's time for both ends of its range.
+ * One row of the list: its sort key and the report's list item as JSON text (a ReportSummary with
+ * ISO 8601 times), written by PostgreSQL. The API sends the text on as it is; the pages parse it.
  */
 export interface ReportListRow {
   kind: ReportKind;
   id: number;
-  reporter: string | null;
-  reporter_email: string | null;
-  external_id: string | null;
-  domain: string | null;
-  policy_p: string | null;
-  begin_at: string;
-  end_at: string;
-  created_at: string;
-  message_count: number | null;
-  record_count: number | null;
-  warning_count: number | null;
-  successful_sessions: number | null;
-  failed_sessions: number | null;
-  domains: string[] | null;
-  source_ip: string | null;
-  feedback_type: string | null;
-  auth_failure: string | null;
-  delivery_result: string | null;
+  /** The sort key in ISO 8601 (end of range; a failure report's time). */
+  at: string;
+  item: string;
 }
 
 const and = (conditions: RawBuilder<unknown>[]) => sql.join(conditions, sql` and `);
 
 /**
- * A page of the list with every report's list fields, in one statement: each kind's newest (or
- * oldest) `limit` rows after the cursor, read straight from its own table by its (org, time) index,
- * then the best `limit` of their union. Each part carries its own columns, so no row is looked up
- * twice; `at` is the sort key.
+ * A page of the list in one statement: each kind's newest (or oldest) `limit` rows after the
+ * cursor, read straight from its own table by its (org, time) index, then the best `limit` of their
+ * union. Each part writes its own items, so no row is looked up twice.
  */
 export async function listReportRows(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<ReportListRow[]> {
   const direction = page.direction ?? 'desc';
@@ -92,10 +74,20 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
         and f.message_count > 0 and f.dkim_eval is distinct from 'pass' and f.spf_eval is distinct from 'pass')`;
       where.push(failures ? failing : sql`not ${failing}`);
     }
-    parts.push(sql`(select 'aggregate'::text as kind, r.id, r.end_at as at, r.reporter_org as reporter, r.reporter_email, r.external_id,
-        r.policy_domain as domain, r.policy_p, r.begin_at::text, r.end_at::text, r.created_at::text, r.message_count, r.record_count,
-        cardinality(r.warnings) as warning_count, null::int8 as successful_sessions, null::int8 as failed_sessions, null::text[] as domains,
-        null::text as source_ip, null::text as feedback_type, null::text as auth_failure, null::text as delivery_result
+    const item = jsonObjectText([
+      ['kind', 'aggregate'],
+      ['id', number(sql`r.id`)],
+      ...timesOf(sql`r.begin_at`, sql`r.end_at`),
+      ['reporter', json(sql`r.reporter_org`)],
+      ['reporterEmail', json(sql`r.reporter_email`)],
+      ['reportId', json(sql`r.external_id`)],
+      ['domain', json(sql`r.policy_domain`)],
+      ['policy', json(sql`r.policy_p`)],
+      ['messages', number(sql`r.message_count`)],
+      ['records', number(sql`r.record_count`)],
+      ['warnings', number(sql`cardinality(r.warnings)`)],
+    ]);
+    parts.push(sql`(select 'aggregate'::text as kind, r.id, r.end_at as at, ${item} as item
       from aggregate_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
   }
   if (kinds.includes('tls')) {
@@ -105,11 +97,17 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
     if (from) where.push(sql`r.end_at >= ${from}`);
     if (to) where.push(sql`r.begin_at < ${to}`);
     if (failures !== undefined) where.push(failures ? sql`r.failed_sessions > 0` : sql`r.failed_sessions = 0`);
-    parts.push(sql`(select 'tls'::text as kind, r.id, r.end_at as at, r.organization_name as reporter, null::text as reporter_email, r.external_id,
-        null::text as domain, null::text as policy_p, r.begin_at::text, r.end_at::text, r.created_at::text, null::int8 as message_count, null::int4 as record_count,
-        null::int4 as warning_count, r.successful_sessions, r.failed_sessions,
-        array(select distinct p.policy_domain from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id order by 1) as domains,
-        null::text as source_ip, null::text as feedback_type, null::text as auth_failure, null::text as delivery_result
+    const item = jsonObjectText([
+      ['kind', 'tls'],
+      ['id', number(sql`r.id`)],
+      ...timesOf(sql`r.begin_at`, sql`r.end_at`),
+      ['reporter', json(sql`r.organization_name`)],
+      ['reportId', json(sql`r.external_id`)],
+      ['domains', json(sql`array(select distinct p.policy_domain from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id order by 1)`)],
+      ['successfulSessions', number(sql`r.successful_sessions`)],
+      ['failedSessions', number(sql`r.failed_sessions`)],
+    ]);
+    parts.push(sql`(select 'tls'::text as kind, r.id, r.end_at as at, ${item} as item
       from tls_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
   }
   if (kinds.includes('failure') && reporter === undefined && failures !== false) {
@@ -118,17 +116,23 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
     if (domain !== undefined) where.push(sql`r.reported_domain = ${domain}`);
     if (from) where.push(sql`${at} >= ${from}`);
     if (to) where.push(sql`${at} < ${to}`);
-    parts.push(sql`(select 'failure'::text as kind, r.id, ${at} as at, null::text as reporter, null::text as reporter_email, null::text as external_id,
-        r.reported_domain as domain, null::text as policy_p, ${at}::text as begin_at, ${at}::text as end_at, r.created_at::text,
-        null::int8 as message_count, null::int4 as record_count, null::int4 as warning_count, null::int8 as successful_sessions,
-        null::int8 as failed_sessions, null::text[] as domains, r.source_ip, r.feedback_type, r.auth_failure, r.delivery_result
+    const item = jsonObjectText([
+      ['kind', 'failure'],
+      ['id', number(sql`r.id`)],
+      ...timesOf(at, at),
+      ['domain', json(sql`r.reported_domain`)],
+      ['sourceIp', json(sql`r.source_ip`)],
+      ['feedbackType', json(sql`r.feedback_type`)],
+      ['authFailure', json(sql`r.auth_failure`)],
+      ['deliveryResult', json(sql`r.delivery_result`)],
+    ]);
+    parts.push(sql`(select 'failure'::text as kind, r.id, ${at} as at, ${item} as item
       from failure_report r where ${and(where)} order by ${at} ${order}, r.id ${order} limit ${limit})`);
   }
   if (parts.length === 0) return [];
 
   // Each part is already cut to `limit` rows in its own order; the union keeps the best of them.
-  const result = await sql<ReportListRow>`select kind, id, reporter, reporter_email, external_id, domain, policy_p, begin_at, end_at, created_at,
-      message_count, record_count, warning_count, successful_sessions, failed_sessions, domains, source_ip, feedback_type, auth_failure, delivery_result
+  const result = await sql<ReportListRow>`select kind, id, ${isoTime(sql`u.at`)} as at, item
     from (${sql.join(parts, sql` union all `)}) u
     order by u.at ${order}, u.kind ${order}, u.id ${order} limit ${limit}`.execute(db);
   return result.rows;
@@ -137,57 +141,49 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
 /** The same page as list summaries with Dates (what the pages show); `at` is the sort key. */
 export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportListFilter, page: ReportListPage): Promise<Array<ReportSummary & { at: Date }>> {
   return (await listReportRows(db, orgId, filter, page)).map((row) => {
-    const summary = summaryOfRow(row, readTimestamptz);
+    const item = JSON.parse(row.item) as ReportSummary<string>;
+    const summary = { ...item, beginAt: new Date(item.beginAt), endAt: new Date(item.endAt), receivedAt: new Date(item.receivedAt) } as ReportSummary;
     return Object.assign(summary, { at: summary.endAt });
   });
 }
 
-/** A list row as a summary, its times read by `time` (Dates for the pages, ISO strings for the API). */
-export function summaryOfRow<Time>(r: ReportListRow, time: (text: string) => Time): ReportSummary<Time> {
-  switch (r.kind) {
-    case 'aggregate':
-      return {
-        kind: 'aggregate',
-        id: r.id,
-        beginAt: time(r.begin_at),
-        endAt: time(r.end_at),
-        receivedAt: time(r.created_at),
-        reporter: r.reporter ?? '',
-        reporterEmail: r.reporter_email,
-        reportId: r.external_id ?? '',
-        domain: r.domain ?? '',
-        policy: r.policy_p,
-        messages: r.message_count ?? 0,
-        records: r.record_count ?? 0,
-        warnings: r.warning_count ?? 0,
-      };
-    case 'tls':
-      return {
-        kind: 'tls',
-        id: r.id,
-        beginAt: time(r.begin_at),
-        endAt: time(r.end_at),
-        receivedAt: time(r.created_at),
-        reporter: r.reporter ?? '',
-        reportId: r.external_id ?? '',
-        domains: r.domains ?? [],
-        successfulSessions: r.successful_sessions ?? 0,
-        failedSessions: r.failed_sessions ?? 0,
-      };
-    case 'failure':
-      return {
-        kind: 'failure',
-        id: r.id,
-        beginAt: time(r.begin_at),
-        endAt: time(r.end_at),
-        receivedAt: time(r.created_at),
-        domain: r.domain,
-        sourceIp: r.source_ip,
-        feedbackType: r.feedback_type ?? '',
-        authFailure: r.auth_failure,
-        deliveryResult: r.delivery_result,
-      };
-  }
+/** A time as the API writes times: `2026-11-22T23:59:59.123Z`, whatever the session's time zone. */
+function isoTime(time: RawBuilder<unknown>): RawBuilder<string> {
+  return sql<string>`to_char(${time} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+}
+
+/** A JSON value's text: a SQL value of any type through to_json (strings escaped, null as null). */
+const json = (value: RawBuilder<unknown>) => sql`coalesce(to_json(${value})::text, 'null')`;
+/** A number's text, cheaper than to_json. */
+const number = (value: RawBuilder<unknown>) => sql`coalesce((${value})::text, 'null')`;
+
+function timesOf(begin: RawBuilder<unknown>, end: RawBuilder<unknown>): Array<[string, RawBuilder<unknown>]> {
+  return [
+    ['beginAt', sql`'"' || ${isoTime(begin)} || '"'`],
+    ['endAt', sql`'"' || ${isoTime(end)} || '"'`],
+    ['receivedAt', sql`'"' || ${isoTime(sql`r.created_at`)} || '"'`],
+  ];
+}
+
+/**
+ * A JSON object's text built by concatenation, keys in the given order: a constant string value is
+ * written as a literal, any other value must already be JSON text (see `json`, `number`).
+ * Concatenation costs PostgreSQL about a third less than json_build_object.
+ */
+function jsonObjectText(fields: Array<[string, RawBuilder<unknown> | string]>): RawBuilder<string> {
+  const pieces: RawBuilder<unknown>[] = [];
+  let literal = '{';
+  fields.forEach(([key, value], i) => {
+    literal += `${i === 0 ? '' : ','}${JSON.stringify(key)}:`;
+    if (typeof value === 'string') {
+      literal += JSON.stringify(value);
+      return;
+    }
+    pieces.push(sql.lit(literal), value);
+    literal = '';
+  });
+  pieces.push(sql.lit(`${literal}}`));
+  return sql<string>`(${sql.join(pieces, sql` || `)})`;
 }
 
 /**
