@@ -74,20 +74,7 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
         and f.message_count > 0 and f.dkim_eval is distinct from 'pass' and f.spf_eval is distinct from 'pass')`;
       where.push(failures ? failing : sql`not ${failing}`);
     }
-    const item = jsonObjectText([
-      ['kind', 'aggregate'],
-      ['id', number(sql`r.id`)],
-      ...timesOf(sql`r.begin_at`, sql`r.end_at`),
-      ['reporter', json(sql`r.reporter_org`)],
-      ['reporterEmail', json(sql`r.reporter_email`)],
-      ['reportId', json(sql`r.external_id`)],
-      ['domain', json(sql`r.policy_domain`)],
-      ['policy', json(sql`r.policy_p`)],
-      ['messages', number(sql`r.message_count`)],
-      ['records', number(sql`r.record_count`)],
-      ['warnings', number(sql`cardinality(r.warnings)`)],
-    ]);
-    parts.push(sql`(select 'aggregate'::text as kind, r.id, r.end_at as at, ${item} as item
+    parts.push(sql`(select 'aggregate'::text as kind, r.id, r.end_at as at, ${AGGREGATE_ITEM} as item
       from aggregate_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
   }
   if (kinds.includes('tls')) {
@@ -97,42 +84,22 @@ export async function listReportRows(db: Kysely<DB>, orgId: number, filter: Repo
     if (from) where.push(sql`r.end_at >= ${from}`);
     if (to) where.push(sql`r.begin_at < ${to}`);
     if (failures !== undefined) where.push(failures ? sql`r.failed_sessions > 0` : sql`r.failed_sessions = 0`);
-    const item = jsonObjectText([
-      ['kind', 'tls'],
-      ['id', number(sql`r.id`)],
-      ...timesOf(sql`r.begin_at`, sql`r.end_at`),
-      ['reporter', json(sql`r.organization_name`)],
-      ['reportId', json(sql`r.external_id`)],
-      ['domains', json(sql`array(select distinct p.policy_domain from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id order by 1)`)],
-      ['successfulSessions', number(sql`r.successful_sessions`)],
-      ['failedSessions', number(sql`r.failed_sessions`)],
-    ]);
-    parts.push(sql`(select 'tls'::text as kind, r.id, r.end_at as at, ${item} as item
+    parts.push(sql`(select 'tls'::text as kind, r.id, r.end_at as at, ${TLS_ITEM} as item
       from tls_report r where ${and(where)} order by r.end_at ${order}, r.id ${order} limit ${limit})`);
   }
   if (kinds.includes('failure') && reporter === undefined && failures !== false) {
-    const at = failureReportTime('r');
+    const at = sql.raw(FAILURE_TIME);
     const where = [sql`r.org_id = ${orgId}`, ...afterCursor(at, 'failure')];
     if (domain !== undefined) where.push(sql`r.reported_domain = ${domain}`);
     if (from) where.push(sql`${at} >= ${from}`);
     if (to) where.push(sql`${at} < ${to}`);
-    const item = jsonObjectText([
-      ['kind', 'failure'],
-      ['id', number(sql`r.id`)],
-      ...timesOf(at, at),
-      ['domain', json(sql`r.reported_domain`)],
-      ['sourceIp', json(sql`r.source_ip`)],
-      ['feedbackType', json(sql`r.feedback_type`)],
-      ['authFailure', json(sql`r.auth_failure`)],
-      ['deliveryResult', json(sql`r.delivery_result`)],
-    ]);
-    parts.push(sql`(select 'failure'::text as kind, r.id, ${at} as at, ${item} as item
+    parts.push(sql`(select 'failure'::text as kind, r.id, ${at} as at, ${FAILURE_ITEM} as item
       from failure_report r where ${and(where)} order by ${at} ${order}, r.id ${order} limit ${limit})`);
   }
   if (parts.length === 0) return [];
 
   // Each part is already cut to `limit` rows in its own order; the union keeps the best of them.
-  const result = await sql<ReportListRow>`select kind, id, ${isoTime(sql`u.at`)} as at, item
+  const result = await sql<ReportListRow>`select kind, id, ${sql.raw(isoTime('u.at'))} as at, item
     from (${sql.join(parts, sql` union all `)}) u
     order by u.at ${order}, u.kind ${order}, u.id ${order} limit ${limit}`.execute(db);
   return result.rows;
@@ -148,48 +115,83 @@ export async function listReports(db: Kysely<DB>, orgId: number, filter: ReportL
 }
 
 /** A time as the API writes times: `2026-11-22T23:59:59.123Z`, whatever the session's time zone. */
-function isoTime(time: RawBuilder<unknown>): RawBuilder<string> {
-  return sql<string>`to_char(${time} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+function isoTime(time: string): string {
+  return `to_char(${time} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
-/** A JSON value's text: a SQL value of any type through to_json (strings escaped, null as null). */
-const json = (value: RawBuilder<unknown>) => sql`coalesce(to_json(${value})::text, 'null')`;
-/** A number's text, cheaper than to_json. */
-const number = (value: RawBuilder<unknown>) => sql`coalesce((${value})::text, 'null')`;
-
-function timesOf(begin: RawBuilder<unknown>, end: RawBuilder<unknown>): Array<[string, RawBuilder<unknown>]> {
-  return [
-    ['beginAt', sql`'"' || ${isoTime(begin)} || '"'`],
-    ['endAt', sql`'"' || ${isoTime(end)} || '"'`],
-    ['receivedAt', sql`'"' || ${isoTime(sql`r.created_at`)} || '"'`],
-  ];
-}
+/** A value's JSON text: any SQL type through to_json (strings escaped, null as null). */
+const json = (value: string) => `coalesce(to_json(${value})::text, 'null')`;
+/** A number's JSON text, cheaper than to_json. */
+const number = (value: string) => `coalesce((${value})::text, 'null')`;
+const time = (value: string) => `'"' || ${isoTime(value)} || '"'`;
+const quoted = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 /**
- * A JSON object's text built by concatenation, keys in the given order: a constant string value is
- * written as a literal, any other value must already be JSON text (see `json`, `number`).
+ * SQL for a JSON object's text built by concatenation, keys in the given order: a constant string
+ * value is written as a literal, any other value is SQL for JSON text (`json`, `number`, `time`).
  * Concatenation costs PostgreSQL about a third less than json_build_object.
  */
-function jsonObjectText(fields: Array<[string, RawBuilder<unknown> | string]>): RawBuilder<string> {
-  const pieces: RawBuilder<unknown>[] = [];
+function jsonObjectText(fields: Array<[key: string, value: { constant: string } | string]>): RawBuilder<string> {
+  const pieces: string[] = [];
   let literal = '{';
   fields.forEach(([key, value], i) => {
     literal += `${i === 0 ? '' : ','}${JSON.stringify(key)}:`;
-    if (typeof value === 'string') {
-      literal += JSON.stringify(value);
+    if (typeof value !== 'string') {
+      literal += JSON.stringify(value.constant);
       return;
     }
-    pieces.push(sql.lit(literal), value);
+    pieces.push(quoted(literal), value);
     literal = '';
   });
-  pieces.push(sql.lit(`${literal}}`));
-  return sql<string>`(${sql.join(pieces, sql` || `)})`;
+  pieces.push(quoted(`${literal}}`));
+  return sql.raw<string>(`(${pieces.join(' || ')})`);
 }
+
+const times = (begin: string, end: string): Array<[string, string]> => [
+  ['beginAt', time(begin)],
+  ['endAt', time(end)],
+  ['receivedAt', time('r.created_at')],
+];
+
+/** Each kind's list item (a ReportSummary) from its table aliased `r`, as fixed SQL. */
+const AGGREGATE_ITEM = jsonObjectText([
+  ['kind', { constant: 'aggregate' }],
+  ['id', number('r.id')],
+  ...times('r.begin_at', 'r.end_at'),
+  ['reporter', json('r.reporter_org')],
+  ['reporterEmail', json('r.reporter_email')],
+  ['reportId', json('r.external_id')],
+  ['domain', json('r.policy_domain')],
+  ['policy', json('r.policy_p')],
+  ['messages', number('r.message_count')],
+  ['records', number('r.record_count')],
+  ['warnings', number('cardinality(r.warnings)')],
+]);
+
+const TLS_ITEM = jsonObjectText([
+  ['kind', { constant: 'tls' }],
+  ['id', number('r.id')],
+  ...times('r.begin_at', 'r.end_at'),
+  ['reporter', json('r.organization_name')],
+  ['reportId', json('r.external_id')],
+  ['domains', json('array(select distinct p.policy_domain from tls_report_policy p where p.report_id = r.id and p.org_id = r.org_id order by 1)')],
+  ['successfulSessions', number('r.successful_sessions')],
+  ['failedSessions', number('r.failed_sessions')],
+]);
 
 /**
  * When a failure report happened, to the millisecond (a cursor keeps milliseconds): the arrival of
- * the failed message, else the report's own date, else when it was received.
+ * the failed message, else the report's own date, else when it was received. Both ends of its range.
  */
-export function failureReportTime(alias: string) {
-  return sql<Date>`date_trunc('milliseconds', coalesce(${sql.ref(`${alias}.arrival_at`)}, ${sql.ref(`${alias}.report_date`)}, ${sql.ref(`${alias}.created_at`)}))`;
-}
+const FAILURE_TIME = `date_trunc('milliseconds', coalesce(r.arrival_at, r.report_date, r.created_at))`;
+
+const FAILURE_ITEM = jsonObjectText([
+  ['kind', { constant: 'failure' }],
+  ['id', number('r.id')],
+  ...times(FAILURE_TIME, FAILURE_TIME),
+  ['domain', json('r.reported_domain')],
+  ['sourceIp', json('r.source_ip')],
+  ['feedbackType', json('r.feedback_type')],
+  ['authFailure', json('r.auth_failure')],
+  ['deliveryResult', json('r.delivery_result')],
+]);
