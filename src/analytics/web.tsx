@@ -2,8 +2,7 @@ import { Hono, type Context } from 'hono';
 import type { Kysely } from 'kysely';
 import type { DB } from '../db/schema.js';
 import type { WebEnv } from '../http/env.js';
-import { sourcesByIp } from '../reports/queries/sources.js';
-import { classifySources, groupByService } from '../sources/classify-sources.js';
+import { domainSources, groupByService } from '../sources/classify-sources.js';
 import { serviceGroupColumns, ServiceGroups, sourceViewColumns } from '../sources/pages.js';
 import { Sparkline, StackedBars } from '../web/components/charts.js';
 import { DataTable, downloadFormat, downloadTable, orderWords, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
@@ -34,6 +33,8 @@ import { latestPublishedPolicies, type PublishedPolicy } from './published-polic
 import { FigureCard } from '../web/components/figure-card.js';
 
 const PERIODS = [7, 30, 90, 365] as const;
+/** Sources a domain page shows (its downloads hold them all). */
+const PAGE_SOURCES = 50;
 /** Most rows a CSV/JSON download of a table holds. */
 const DOWNLOAD_LIMIT = 10_000;
 
@@ -202,8 +203,7 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
       const table = downloadTable(c);
       const file = (name: string, fromDay = period.fromDay) => `${name}-${domain}-${fromDay}-${period.toDay}`;
       if (table === null || table === 'services') {
-        const all = await sourcesByIp(db, org.orgId, { ...period, domain }, { limit: DOWNLOAD_LIMIT, after: null });
-        const views = await classifySources(db, org.orgId, all, { domain, now: deps.clock() });
+        const { views } = await domainSources(db, org.orgId, { ...period, domain }, DOWNLOAD_LIMIT, deps.clock());
         if (table === null) return tableDownload(c, file('sources'), format, tables.sources.columns, sortRows(views, tables.sources.columns, tables.sources.state));
         return tableDownload(c, file('services'), format, tables.services.columns, sortRows(groupByService(views), tables.services.columns, tables.services.state));
       }
@@ -221,10 +221,11 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
       }
       return c.notFound();
     }
-    const [dailyRows, policies, sources, reporters, spans, fromDomains, rdns] = await Promise.all([
+    const [{ views, more: moreSources }, dailyRows, policies, reporters, spans, fromDomains, rdns] = await Promise.all([
+      // First, so that the statements waiting for its sources start as early as they can.
+      domainSources(db, org.orgId, { ...period, domain }, PAGE_SOURCES, deps.clock()),
       domainDaily(db, org.orgId, domain, period),
       latestPublishedPolicies(db, org.orgId, [domain]),
-      sourcesByIp(db, org.orgId, { ...period, domain }, { limit: 51, after: null }),
       domainReporters(db, org.orgId, domain, period),
       policyHistory(db, org.orgId, domain, new Date(`${policySince}T00:00:00Z`)),
       headerFromDomains(db, org.orgId, domain, period),
@@ -234,7 +235,6 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
       (t, d) => ({ messages: t.messages + d.messages, pass: t.pass + d.pass, dkim: t.dkim + d.dkimPass, spf: t.spf + d.spfPass, quarantine: t.quarantine + d.quarantine, reject: t.reject + d.reject }),
       { messages: 0, pass: 0, dkim: 0, spf: 0, quarantine: 0, reject: 0 },
     );
-    const views = await classifySources(db, org.orgId, sources.slice(0, 50), { domain, now: deps.clock() });
     const policy = policies.get(domain);
     if (totals.messages === 0 && !policy) {
       return renderOrgPage(c, db, domain, 'overview', <NoDataForDomain domain={domain} base={base} />, 404);
@@ -285,7 +285,7 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
           nextCursor={null}
           empty={<p>No mail from this domain was reported in this period. Choose a longer period above.</p>}
         />
-        {sources.length > 50 ? <p class="muted">The 50 largest sources are shown, here and in the groups above; the downloads hold all of them.</p> : null}
+        {moreSources ? <p class="muted">The {PAGE_SOURCES} largest sources are shown, here and in the groups above; the downloads hold all of them.</p> : null}
         <BulkSenderChecklist items={bulkSenderChecklist({ messages: totals.messages, pass: totals.pass, dkimPass: totals.dkim, spfPass: totals.spf }, policy, rdns)} />
         <HeaderFromTable c={c} domain={domain} rows={sortRows(fromDomains, tables.subdomains.columns, tables.subdomains.state)} state={tables.subdomains.state} />
         <Reporters c={c} rows={sortRows(reporters, tables.reporters.columns, tables.reporters.state)} state={tables.reporters.state} />

@@ -6,11 +6,8 @@
 import type { Kysely } from 'kysely';
 import type { DayPeriod } from '../analytics/period.js';
 import type { DB } from '../db/schema.js';
-import { enrichmentOf } from '../enrich/ip-cache.js';
-import { evidenceWindowStart, sourceView, type SourceView } from '../sources/classify-sources.js';
+import { addressFacts, viewsOf, type SourceView } from '../sources/classify-sources.js';
 import { decisionsOf, subjectKey, type SourceDecision } from '../sources/decisions.js';
-import { readEvidence } from '../sources/evidence-store.js';
-import type { SourceEvidence } from '../sources/evidence.js';
 import { orgServiceEntries } from '../sources/org-services.js';
 import { sourceHistory, type SourceHistory } from '../sources/source-daily.js';
 import { identifiedService, orphanDefinition, serviceDefinition, type ServiceDefinition } from './definition.js';
@@ -47,16 +44,10 @@ export async function serviceSummary(db: Kysely<DB>, orgId: number, id: string, 
   const truncated = candidates.length > SERVICE_SCAN_LIMIT;
   const mine = candidates.slice(0, SERVICE_SCAN_LIMIT).filter((c) => identifiedService(c.clues, services)?.service.id === id);
   const ips = mine.map((c) => c.row.sourceIp);
-  const [enrichment, evidence, history] = await Promise.all([enrichmentOf(db, ips), readEvidence(db, orgId, { ips }), sourceHistory(db, orgId, ips, period)]);
+  const [facts, history] = await Promise.all([addressFacts(db, orgId, ips), sourceHistory(db, orgId, ips, period)]);
 
-  const byIp = new Map<string, SourceEvidence[]>();
-  for (const e of evidence) byIp.set(e.ip, [...(byIp.get(e.ip) ?? []), e]);
-  const ctx = { decisions, services };
-  const known = { analysed: true, windowStart: evidenceWindowStart(now) };
-  const addresses = mine.map((c) => ({
-    ...sourceView(c.row, byIp.get(c.row.sourceIp) ?? [], enrichment.get(c.row.sourceIp) ?? null, ctx, known),
-    domains: c.domains,
-  }));
+  const views = viewsOf(mine.map((c) => c.row), facts, { ctx: { decisions, services }, analysed: true }, now);
+  const addresses = mine.map((c, i) => ({ ...views[i]!, domains: c.domains }));
   return { definition, period, addresses, history, decision, truncated };
 }
 

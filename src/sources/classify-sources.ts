@@ -13,7 +13,7 @@ import { fromStoredRecord, recomputeAlignment } from '../enrich/alignment.js';
 import { classifySource, type Classification, type SourceRecord } from '../enrich/classify.js';
 import { enrichmentOf, type IpEnrichmentView } from '../enrich/ip-cache.js';
 import type { ServiceEntry } from '../enrich/services.js';
-import type { SourceRow } from '../reports/queries/sources.js';
+import { sourcesByIp, type SourceFilter, type SourceRow } from '../reports/queries/sources.js';
 import { decisionFor, decisionsOf, type SourceDecision } from './decisions.js';
 import { classifierRecords, EVIDENCE_WINDOW_DAYS, mergedGroups, summarise, type EvidenceGroup, type SourceEvidence } from './evidence.js';
 import { evidenceStates, readEvidence } from './evidence-store.js';
@@ -145,25 +145,67 @@ export function sourceView(
   };
 }
 
+/** The organisation's side of classifying: nothing about the addresses, so it can be read beside them. */
+export interface ClassificationBasis {
+  ctx: ClassifyContext;
+  /** The evidence job has analysed the domain at least once (always true across domains). */
+  analysed: boolean;
+}
+
+/** Reads the organisation's decisions and service entries and, for one domain, whether its evidence was ever computed. */
+export async function classificationBasis(db: Kysely<DB>, orgId: number, domain?: string): Promise<ClassificationBasis> {
+  const [decisions, services, states] = await Promise.all([
+    decisionsOf(db, orgId),
+    orgServiceEntries(db, orgId),
+    domain !== undefined ? evidenceStates(db, orgId, [domain]) : Promise.resolve(null),
+  ]);
+  return { ctx: { decisions, services }, analysed: states === null || states.size > 0 };
+}
+
+/** What is stored about some addresses: their cached enrichment and their evidence, by address. */
+export interface AddressFacts {
+  enrichment: Map<string, IpEnrichmentView>;
+  evidence: Map<string, SourceEvidence[]>;
+}
+
+/** Reads the enrichment and evidence of these addresses, for one domain or (without `domain`) for every domain. */
+export async function addressFacts(db: Kysely<DB>, orgId: number, ips: readonly string[], domain?: string): Promise<AddressFacts> {
+  const [enrichment, rows] = await Promise.all([enrichmentOf(db, ips), readEvidence(db, orgId, { ips, ...(domain !== undefined ? { domain } : {}) })]);
+  const evidence = new Map<string, SourceEvidence[]>();
+  for (const e of rows) {
+    const list = evidence.get(e.ip);
+    if (list) list.push(e);
+    else evidence.set(e.ip, [e]);
+  }
+  return { enrichment, evidence };
+}
+
+/** The views of rollup rows from what was read about their addresses and the organisation. */
+export function viewsOf(rows: readonly SourceRow[], facts: AddressFacts, basis: ClassificationBasis, now: Date): SourceView[] {
+  const known = { analysed: basis.analysed, windowStart: evidenceWindowStart(now) };
+  return rows.map((row) => sourceView(row, facts.evidence.get(row.sourceIp) ?? [], facts.enrichment.get(row.sourceIp) ?? null, basis.ctx, known));
+}
+
 /**
  * Classifies the sources of a rollup page (e.g. a domain's top sources) from their stored evidence
  * for that domain, or for every domain without one.
  */
 export async function classifySources(db: Kysely<DB>, orgId: number, rows: readonly SourceRow[], scope: { domain?: string; now: Date }): Promise<SourceView[]> {
   if (rows.length === 0) return [];
-  const ips = rows.map((r) => r.sourceIp);
-  const [enrichment, evidence, decisions, services, states] = await Promise.all([
-    enrichmentOf(db, ips),
-    readEvidence(db, orgId, { ips, ...(scope.domain !== undefined ? { domain: scope.domain } : {}) }),
-    decisionsOf(db, orgId),
-    orgServiceEntries(db, orgId),
-    scope.domain !== undefined ? evidenceStates(db, orgId, [scope.domain]) : Promise.resolve(null),
-  ]);
-  const byIp = new Map<string, SourceEvidence[]>();
-  for (const e of evidence) byIp.set(e.ip, [...(byIp.get(e.ip) ?? []), e]);
-  const ctx = { decisions, services };
-  const known = { analysed: states === null || states.size > 0, windowStart: evidenceWindowStart(scope.now) };
-  return rows.map((row) => sourceView(row, byIp.get(row.sourceIp) ?? [], enrichment.get(row.sourceIp) ?? null, ctx, known));
+  const [basis, facts] = await Promise.all([classificationBasis(db, orgId, scope.domain), addressFacts(db, orgId, rows.map((r) => r.sourceIp), scope.domain)]);
+  return viewsOf(rows, facts, basis, scope.now);
+}
+
+/**
+ * A domain's `limit` largest sources of a period, classified, and whether it had more. The sources
+ * are read beside the organisation's side of classifying, which does not depend on them; only
+ * their enrichment and evidence wait for them.
+ */
+export async function domainSources(db: Kysely<DB>, orgId: number, filter: SourceFilter & { domain: string }, limit: number, now: Date): Promise<{ views: SourceView[]; more: boolean }> {
+  const [rows, basis] = await Promise.all([sourcesByIp(db, orgId, filter, { limit: limit + 1, after: null }), classificationBasis(db, orgId, filter.domain)]);
+  const shown = rows.slice(0, limit);
+  const facts = await addressFacts(db, orgId, shown.map((r) => r.sourceIp), filter.domain);
+  return { views: viewsOf(shown, facts, basis, now), more: rows.length > limit };
 }
 
 export interface ServiceGroup {
