@@ -1,3 +1,4 @@
+import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseByteSize } from '../src/config.js';
@@ -13,6 +14,11 @@ describe('loadConfig', () => {
   it('switches to PostgreSQL when DATABASE_URL is set', () => {
     const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/x', DMARCWATCH_DB_POOL_SIZE: '3' });
     expect(config.database).toEqual({ kind: 'postgres', url: 'postgres://u@db:5432/x', poolSize: 3 });
+  });
+
+  it('opens two database connections per CPU by default, at least four', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgres://u@db:5432/x' });
+    expect(config.database).toMatchObject({ poolSize: Math.max(4, 2 * os.availableParallelism()) });
   });
 
   it('reports every bad variable on its own line, naming it and what is expected', () => {
