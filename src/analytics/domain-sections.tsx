@@ -85,7 +85,7 @@ export function Reporters(props: { c: Context; rows: ReporterSummary[]; state: T
 function policyWords(span: PolicySpan): string {
   const parts = [`p=${span.p ?? '?'}`];
   if (span.sp && span.sp !== span.p) parts.push(`sp=${span.sp}`);
-  if (span.pct !== null && span.pct !== 100) parts.push(`pct=${span.pct}`);
+  if (span.pct !== 100) parts.push(`pct=${span.pct}`);
   if (span.adkim === 's') parts.push('adkim=s');
   if (span.aspf === 's') parts.push('aspf=s');
   return parts.join(' ');
@@ -102,8 +102,11 @@ export function policyColumns(): Column<PolicySpan>[] {
   ];
 }
 
-/** The policy the domain published, one row per run of reports that saw it; `rows` in the order of `state`. */
-export function PolicyHistory(props: { c: Context; rows: PolicySpan[]; state: TableState }) {
+/**
+ * The policy the domain published, one row per run of reports that saw it; `rows` in the order of
+ * `state`, the first of `total`.
+ */
+export function PolicyHistory(props: { c: Context; rows: PolicySpan[]; total: number; state: TableState }) {
   const columns = policyColumns();
   return (
     <section aria-labelledby="policy-history">
@@ -117,6 +120,11 @@ export function PolicyHistory(props: { c: Context; rows: PolicySpan[]; state: Ta
         nextCursor={null}
         empty={<p>No report of the last 365 days shows the policy. Each report carries the policy the receiver found in DNS, so it appears here with the next report.</p>}
       />
+      {props.total > props.rows.length ? (
+        <p class="muted">
+          {count(props.rows.length)} of {count(props.total)} runs are shown: receivers disagreed about the policy often. The download holds all of them.
+        </p>
+      ) : null}
     </section>
   );
 }

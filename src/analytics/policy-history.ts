@@ -3,10 +3,11 @@ import type { DB } from '../db/schema.js';
 
 export interface PolicySpan {
   p: string | null;
+  /** The tags below with their defaults filled in when a report left them out. */
   sp: string | null;
-  pct: number | null;
-  adkim: string | null;
-  aspf: string | null;
+  pct: number;
+  adkim: string;
+  aspf: string;
   firstDay: string;
   lastDay: string;
   reports: number;
@@ -14,22 +15,25 @@ export interface PolicySpan {
 
 /**
  * The DMARC policy a domain published over time, as the reports show it: one span per run of
- * reports with the same policy, oldest first. Reporters read DNS at different times, so a change
- * shows as a short overlap; runs shorter than that are kept, not smoothed away.
+ * reports with the same policy, oldest first. Tags a report leaves out count as their RFC 7489
+ * defaults (sp = p, pct = 100, adkim and aspf relaxed), so a receiver that omits them and one that
+ * states the defaults do not split a run. Reporters read DNS at different times, so a change shows
+ * as a short overlap; runs shorter than that are kept, not smoothed away.
  */
 export async function policyHistory(db: Kysely<DB>, orgId: number, domain: string, since: Date): Promise<PolicySpan[]> {
-  const rows = await sql<{ p: string | null; sp: string | null; pct: number | null; adkim: string | null; aspf: string | null; first_day: string; last_day: string; reports: number }>`
-    with ordered as (
-      select policy_p, policy_sp, policy_pct, adkim, aspf, begin_at,
-             row_number() over (order by begin_at, id)
-               - row_number() over (partition by policy_p, policy_sp, policy_pct, adkim, aspf order by begin_at, id) as run
+  const rows = await sql<{ p: string | null; sp: string | null; pct: number; adkim: string; aspf: string; first_day: string; last_day: string; reports: number }>`
+    with published as (
+      select id, begin_at, policy_p as p, coalesce(policy_sp, policy_p) as sp, coalesce(policy_pct, 100) as pct,
+             coalesce(adkim, 'r') as adkim, coalesce(aspf, 'r') as aspf
       from aggregate_report
       where org_id = ${orgId} and policy_domain = ${domain} and begin_at >= ${since}
+    ), ordered as (
+      select *, row_number() over (order by begin_at, id) - row_number() over (partition by p, sp, pct, adkim, aspf order by begin_at, id) as run
+      from published
     )
-    select policy_p as p, policy_sp as sp, policy_pct as pct, adkim, aspf,
-           min(begin_at)::date::text as first_day, max(begin_at)::date::text as last_day, count(*)::int8 as reports
+    select p, sp, pct, adkim, aspf, min(begin_at)::date::text as first_day, max(begin_at)::date::text as last_day, count(*)::int8 as reports
     from ordered
-    group by policy_p, policy_sp, policy_pct, adkim, aspf, run
+    group by p, sp, pct, adkim, aspf, run
     order by min(begin_at)`.execute(db);
-  return rows.rows.map((r) => ({ p: r.p, sp: r.sp, pct: r.pct === null ? null : Number(r.pct), adkim: r.adkim, aspf: r.aspf, firstDay: r.first_day, lastDay: r.last_day, reports: Number(r.reports) }));
+  return rows.rows.map((r) => ({ p: r.p, sp: r.sp, pct: Number(r.pct), adkim: r.adkim, aspf: r.aspf, firstDay: r.first_day, lastDay: r.last_day, reports: Number(r.reports) }));
 }

@@ -35,6 +35,8 @@ import { FigureCard } from '../web/components/figure-card.js';
 const PERIODS = [7, 30, 90, 365] as const;
 /** Sources a domain page shows (its downloads hold them all). */
 const PAGE_SOURCES = 50;
+/** Policy spans a domain page shows, in the table's order (its download holds them all). */
+const PAGE_POLICY_SPANS = 50;
 /** Most rows a CSV/JSON download of a table holds. */
 const DOWNLOAD_LIMIT = 10_000;
 
@@ -289,7 +291,7 @@ export function analyticsPages(deps: { db: Kysely<DB>; clock: () => Date }): Hon
         <BulkSenderChecklist items={bulkSenderChecklist({ messages: totals.messages, pass: totals.pass, dkimPass: totals.dkim, spfPass: totals.spf }, policy, rdns)} />
         <HeaderFromTable c={c} domain={domain} rows={sortRows(fromDomains, tables.subdomains.columns, tables.subdomains.state)} state={tables.subdomains.state} />
         <Reporters c={c} rows={sortRows(reporters, tables.reporters.columns, tables.reporters.state)} state={tables.reporters.state} />
-        <PolicyHistory c={c} rows={sortRows(spans, tables.policy.columns, tables.policy.state)} state={tables.policy.state} />
+        <PolicyHistory c={c} rows={sortRows(spans, tables.policy.columns, tables.policy.state).slice(0, PAGE_POLICY_SPANS)} total={spans.length} state={tables.policy.state} />
       </>,
     );
   });

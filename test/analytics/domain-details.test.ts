@@ -62,6 +62,20 @@ describeEachBackend('domain page details', (backend) => {
     ]);
   });
 
+  it('counts tags a receiver left out as their defaults, so they do not split a run', async () => {
+    // Yahoo's report (b) states only p=; Google's state every tag with its default value.
+    await database.db.updateTable('aggregate_report').set({ policy_sp: null, policy_pct: null, adkim: null, aspf: null }).where('external_id', '=', 'b').execute();
+    try {
+      const spans = await policyHistory(database.db, orgId, 'example.com', day('2026-01-01'));
+      expect(spans.map((s) => [s.p, s.sp, s.pct, s.adkim, s.aspf, s.reports])).toEqual([
+        ['none', 'none', 100, 'r', 'r', 2],
+        ['quarantine', 'quarantine', 100, 'r', 'r', 2],
+      ]);
+    } finally {
+      await database.db.updateTable('aggregate_report').set({ policy_sp: 'none', policy_pct: 100, adkim: 'r', aspf: 'r' }).where('external_id', '=', 'b').execute();
+    }
+  });
+
   it('finds the subdomains used in From:', async () => {
     const rows = await headerFromDomains(database.db, orgId, 'example.com', period);
     expect(rows).toEqual([

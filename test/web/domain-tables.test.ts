@@ -96,11 +96,12 @@ describeEachBackend('the tables of the domain page', (backend) => {
   let h: Harness;
   let owner: Member;
   let path: string;
+  let org: { id: number; slug: string };
 
   beforeAll(async () => {
     h = await openHarness(backend);
     owner = await signedIn(h, 'owner@tables.example');
-    const org = await orgWith(h, 'Tables Ltd', owner);
+    org = await orgWith(h, 'Tables Ltd', owner);
     path = `/o/${org.slug}/domains/tables.example`;
     // The test clock stands at 2026-03-02: the page shows February, the policy history the last 365 days.
     await storeReports(h.database.db, org.id, [
@@ -292,5 +293,24 @@ describeEachBackend('the tables of the domain page', (backend) => {
     h.queries.entries = [];
     await page('?sort=ip&dir=asc&services.sort=kind&services.dir=asc&subdomains.sort=pass&reporters.sort=reporter&policy.sort=to');
     expect([...h.queries.entries].sort()).toEqual(plain);
+  });
+
+  it('shows the 50 runs of the policy first in its order when receivers disagree often, and downloads all of them', async () => {
+    const flips = Array.from({ length: 60 }, (_, i) => ({
+      domain: 'churn.example',
+      reportId: `flip-${i}`,
+      begin: new Date(day('2025-12-01').getTime() + i * 86_400_000),
+      p: i % 2 === 0 ? ('none' as const) : ('reject' as const),
+      records: [{ ip: GOOGLE, count: 1, dkim: 'pass' as const, spf: 'pass' as const }],
+    }));
+    await storeReports(h.database.db, org.id, flips);
+    const churn = `/o/${org.slug}/domains/churn.example`;
+    const html = await (await owner.browser.get(`${churn}?period=365`)).text();
+    const shown = table(html, TABLES.policy);
+    expect(shown.rows).toHaveLength(50);
+    expect(columnOf(shown, 1)).toEqual(flips.slice(0, 50).map((f) => f.begin.toISOString().slice(0, 10)));
+    expect(textOf(html)).toContain('50 of 60 runs are shown');
+    const csv = parseCsv(await (await owner.browser.get(`${churn}?period=365&format=csv&table=policy`)).text());
+    expect(csv.slice(1)).toHaveLength(60);
   });
 });
