@@ -1,3 +1,4 @@
+import { keysetOrder } from '../helpers/keyset-order.js';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { auditPage, AUDIT_SORT, type AuditSort } from '../../src/audit/routes.js';
@@ -16,21 +17,8 @@ import { describeEachBackend, openTestDatabase, type TestDatabase } from '../hel
 type Plain = string | number | null;
 type Dir = 'asc' | 'desc';
 
-/** The rows in `dir` by `value` (NULLs last either way), ties by id in the same direction: what every sorted list promises. */
 function expectedOrder<Row>(rows: Row[], value: (row: Row) => Plain | bigint, id: (row: Row) => number, dir: Dir): number[] {
-  const sign = dir === 'asc' ? 1 : -1;
-  return [...rows]
-    .sort((a, b) => {
-      const x = value(a);
-      const y = value(b);
-      if (x === null || y === null) {
-        if (x !== y) return x === null ? 1 : -1;
-      } else if (x !== y) {
-        return (x < y ? -1 : 1) * sign;
-      }
-      return (id(a) - id(b)) * sign;
-    })
-    .map(id);
+  return keysetOrder(rows, value, id, dir).map(id);
 }
 
 /** Every row of a list, `limit` at a time, each page starting after the cursor of the one before. */

@@ -1,3 +1,4 @@
+import { keysetOrder } from '../helpers/keyset-order.js';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordAuditEvent } from '../../src/audit/record.js';
@@ -35,20 +36,6 @@ const headerLink = (html: string, label: string) => {
   return match ? decode(match[1]!) : undefined;
 };
 
-/** Sorted as SQL under the C collation and as the tests expect: by value (NULLs last either way), ties by id in the same direction. */
-function ordered<T>(rows: T[], value: (row: T) => string | number | null, id: (row: T) => number, dir: 'asc' | 'desc'): T[] {
-  const sign = dir === 'asc' ? 1 : -1;
-  return [...rows].sort((a, b) => {
-    const x = value(a);
-    const y = value(b);
-    if (x === null || y === null) {
-      if (x !== y) return x === null ? 1 : -1;
-    } else if (x !== y) {
-      return (x < y ? -1 : 1) * sign;
-    }
-    return (id(a) - id(b)) * sign;
-  });
-}
 
 describeEachBackend('sorting, paging and downloading the tables', (backend) => {
   let h: Harness;
@@ -95,7 +82,7 @@ describeEachBackend('sorting, paging and downloading the tables', (backend) => {
     const ITEM = 5;
 
     it('sorts by a column across pages, NULLs last, and marks the column', async () => {
-      const expected = items(ordered(rows, (r) => r.kind, (r) => r.id, 'asc'));
+      const expected = items(keysetOrder(rows, (r) => r.kind, (r) => r.id, 'asc'));
       const first = await (await owner.browser.get(`/o/${org.slug}/ingest-log?sort=kind&dir=asc`)).text();
       expect(column(first, ITEM)).toEqual(expected.slice(0, 50));
       expect(first).toContain('Documents, by kind, ascending');
@@ -108,12 +95,12 @@ describeEachBackend('sorting, paging and downloading the tables', (backend) => {
 
       // The other way round: still NULLs last, ties newest id first.
       const desc = await (await owner.browser.get(`/o/${org.slug}/ingest-log?sort=kind&dir=desc`)).text();
-      expect(column(desc, ITEM)).toEqual(items(ordered(rows, (r) => r.kind, (r) => r.id, 'desc')).slice(0, 50));
+      expect(column(desc, ITEM)).toEqual(items(keysetOrder(rows, (r) => r.kind, (r) => r.id, 'desc')).slice(0, 50));
     });
 
     it('keeps the filters in the sort links and the sort in the filter form', async () => {
       const page = await (await owner.browser.get(`/o/${org.slug}/ingest-log?outcome=refused&sort=item&dir=desc`)).text();
-      expect(column(page, ITEM)).toEqual(items(ordered(rows.filter((r) => r.outcome === 'refused'), (r) => r.item, (r) => r.id, 'desc')));
+      expect(column(page, ITEM)).toEqual(items(keysetOrder(rows.filter((r) => r.outcome === 'refused'), (r) => r.item, (r) => r.id, 'desc')));
       for (const label of ['First seen', 'Outcome', 'Kind', 'Item', 'Last seen']) expect(headerLink(page, label), label).toContain('outcome=refused');
       expect(headerLink(page, 'Item')).toMatch(/sort=item&dir=asc$/);
       expect(page).toContain('<input type="hidden" name="sort" value="item"/>');
@@ -129,11 +116,11 @@ describeEachBackend('sorting, paging and downloading the tables', (backend) => {
     });
 
     it('downloads in the order shown, every page', async () => {
-      const expected = items(ordered(rows, (r) => r.kind, (r) => r.id, 'asc'));
+      const expected = items(keysetOrder(rows, (r) => r.kind, (r) => r.id, 'asc'));
       const json = (await (await owner.browser.get(`/o/${org.slug}/ingest-log?sort=kind&dir=asc&format=json`)).json()) as Array<{ item: string }>;
       expect(json.map((r) => r.item)).toEqual(expected);
       const csv = (await (await owner.browser.get(`/o/${org.slug}/ingest-log?sort=kind&dir=asc&outcome=stored&format=csv`)).text()).trim().split('\r\n');
-      expect(csv.slice(1).map((line) => line.split(',')[ITEM])).toEqual(items(ordered(rows.filter((r) => r.outcome === 'stored'), (r) => r.kind, (r) => r.id, 'asc')));
+      expect(csv.slice(1).map((line) => line.split(',')[ITEM])).toEqual(items(keysetOrder(rows.filter((r) => r.outcome === 'stored'), (r) => r.kind, (r) => r.id, 'asc')));
       expect(csv.slice(1).map((line) => line.split(',')[1])).toEqual(csv.slice(1).map(() => 'stored'));
     });
 
@@ -157,7 +144,7 @@ describeEachBackend('sorting, paging and downloading the tables', (backend) => {
     await storeReports(h.database.db, org.id, [{ domain: 'records.example', reportId: 'records-1', begin: new Date('2026-02-01T00:00:00Z'), records }]);
     const report = await h.database.db.selectFrom('aggregate_report').select('id').where('org_id', '=', org.id).where('external_id', '=', 'records-1').executeTakeFirstOrThrow();
     const indexed = records.map((r, ordinal) => ({ ...r, ordinal }));
-    const expected = ordered(indexed, (r) => r.count, (r) => r.ordinal, 'desc').map((r) => r.ip);
+    const expected = keysetOrder(indexed, (r) => r.count, (r) => r.ordinal, 'desc').map((r) => r.ip);
 
     const path = `/o/${org.slug}/reports/aggregate/${report.id}`;
     let page = await (await owner.browser.get(`${path}?sort=count&dir=desc`)).text();
@@ -259,7 +246,7 @@ describeEachBackend('sorting, paging and downloading the tables', (backend) => {
     expect(headerLink(page, 'Action')).toContain('action=zone.check');
     const json = (await (await owner.browser.get(`/o/${org.slug}/audit?sort=action&dir=asc&format=json`)).json()) as Array<{ seq: number; action: string }>;
     const ours = json.filter((e) => e.action.endsWith('.check'));
-    expect(ours.map((e) => e.seq)).toEqual(ordered(events, (e) => e.action, (e) => Number(e.seq), 'asc').map((e) => Number(e.seq)));
+    expect(ours.map((e) => e.seq)).toEqual(keysetOrder(events, (e) => e.action, (e) => Number(e.seq), 'asc').map((e) => Number(e.seq)));
     expect(json.map((e) => e.action)).toEqual([...json.map((e) => e.action)].sort());
   });
 
