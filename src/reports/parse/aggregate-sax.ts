@@ -1,9 +1,8 @@
 /**
- * The SAX side of the aggregate report parser: a state machine over element local names that
- * turns saxes events into header, record batches and the end event. Values are kept as raw
+ * The event side of the aggregate report parser: a state machine over element local names that
+ * turns the XML scanner's events into header, record batches and the end event. Values are kept as raw
  * text while an element is open and normalised once, when the enclosing record closes.
  */
-import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import {
   ReportError,
   type AggregateEvent,
@@ -26,7 +25,7 @@ import {
   spfDomain,
   text,
 } from './aggregate-fields.js';
-import { malformedXml } from './xml-errors.js';
+import { XmlScanner, type XmlAttributes, type XmlHandler } from './xml-scanner.js';
 
 // Element states. Containers first; every state from FIRST_LEAF on is a text-valued leaf.
 const NONE = 0; // outside the root
@@ -195,20 +194,15 @@ function childState(parent: number, local: string): number {
   return UNKNOWN;
 }
 
-type Parser = SaxesParser<{ xmlns: false; position: true }>;
-
 export interface CollectorOptions {
   batchSize: number;
   maxDepth: number;
 }
 
-export class AggregateCollector {
+export class AggregateCollector implements XmlHandler {
   /** Events ready to be handed out; the caller drains it after every write. */
   queue: AggregateEvent[] = [];
-  /** Line breaks dropped before the document start, added to reported line numbers. */
-  lineOffset = 0;
-
-  private readonly parser: Parser;
+  private readonly scanner: XmlScanner;
   private readonly batchSize: number;
   private readonly maxDepth: number;
   private readonly warnings = new ReportWarnings();
@@ -224,9 +218,6 @@ export class AggregateCollector {
 
   private rootPrefix = '';
   private namespace: string | null = null;
-  private rootClosed = false;
-  private trailingContent = false;
-  private lastClosed: string | null = null;
 
   private sawDateRange = false;
   private sawPolicy = false;
@@ -250,35 +241,33 @@ export class AggregateCollector {
   constructor(options: CollectorOptions) {
     this.batchSize = options.batchSize;
     this.maxDepth = options.maxDepth;
-    const parser: Parser = new SaxesParser({ xmlns: false, position: true });
-    this.parser = parser;
-    parser.on('opentag', this.onOpen);
-    parser.on('closetag', this.onClose);
-    parser.on('cdata', this.onCdata);
-    parser.on('doctype', this.onDoctype);
-    parser.on('error', this.onError);
+    this.scanner = new XmlScanner(this);
+  }
+
+  /** Line breaks dropped before the document start, added to reported line numbers. */
+  set lineOffset(lines: number) {
+    this.scanner.lineOffset = lines;
   }
 
   write(chunk: string): void {
-    this.parser.write(chunk);
-    if (this.header === null && this.metaClosed && this.policyClosed) this.emitHeader();
+    this.scanner.write(chunk);
   }
 
   /** Ends the document: final well-formedness checks, the header if still due, the last batch and `end`. */
   close(notes: string[]): void {
-    this.parser.close();
+    this.scanner.close();
     if (this.header === null) this.emitHeader();
     if (this.batch.length > 0) {
       this.queue.push({ type: 'records', records: this.batch });
       this.batch = [];
     }
-    if (this.trailingContent) this.warnings.add('Content after the closing </feedback> tag was ignored.');
+    if (this.scanner.trailingContent) this.warnings.add('Content after the closing </feedback> tag was ignored.');
     const domain = this.header!.policy.domain;
     const warnings = [...notes, ...this.warnings.list((kind, n, examples) => describe(kind, n, examples, domain))];
     this.queue.push({ type: 'end', warnings, extensions: this.extensions });
   }
 
-  private readonly onOpen = (tag: SaxesTagPlain): void => {
+  onOpen(name: string, attributes: XmlAttributes | null, selfClosing: boolean): void {
     const parent = this.state;
     const depth = this.depth;
     if (depth >= this.maxDepth) throw this.tooDeep();
@@ -287,8 +276,8 @@ export class AggregateCollector {
 
     let state: number;
     if (parent >= ROOT) {
-      state = childState(parent, tag.name);
-      if (state === UNKNOWN) state = this.unknownChild(parent, tag);
+      state = childState(parent, name);
+      if (state === UNKNOWN) state = this.unknownChild(parent, name);
       switch (state) {
         case UNKNOWN:
           if (this.textOn) this.setText(false);
@@ -323,24 +312,23 @@ export class AggregateCollector {
           }
       }
       if (state === EXT) {
-        this.ext = openTag(tag);
+        this.ext = openTag(name, attributes, selfClosing);
         if (!this.textOn) this.setText(true);
       }
     } else if (parent === EXT) {
       state = EXT;
-      this.ext += openTag(tag);
-    } else if (parent === NONE && !this.rootClosed) {
-      this.openRoot(tag);
+      this.ext += openTag(name, attributes, selfClosing);
+    } else if (parent === NONE) {
+      this.openRoot(name, attributes);
       state = ROOT;
     } else {
       state = UNKNOWN;
     }
     this.state = state;
-  };
+  }
 
-  private readonly onClose = (tag: SaxesTagPlain): void => {
+  onClose(name: string, selfClosing: boolean): void {
     const state = this.state;
-    this.lastClosed = tag.name;
     const parent = this.stack[--this.depth]!;
     this.state = parent;
     if (state >= FIRST_LEAF) {
@@ -368,7 +356,7 @@ export class AggregateCollector {
         this.closeRecord();
         return;
       case EXT:
-        if (!tag.isSelfClosing) this.ext += `</${tag.name}>`;
+        if (!selfClosing) this.ext += `</${name}>`;
         if (parent !== EXT) {
           this.extensions.push(this.ext);
           this.ext = '';
@@ -379,77 +367,45 @@ export class AggregateCollector {
         // back inside a leaf, as in <org_name>a<b/>c</org_name>
         if (parent >= FIRST_LEAF) this.setText(true);
         return;
+      // The header is complete (and checked) where its second part closes, wherever chunks end.
       case META:
         this.metaClosed = true;
+        if (this.policyClosed && this.header === null) this.emitHeader();
         return;
       case POLICY:
         this.policyClosed = true;
-        return;
-      case ROOT:
-        this.rootClosed = true;
+        if (this.metaClosed && this.header === null) this.emitHeader();
         return;
     }
-  };
+  }
 
-  private readonly onText = (chunk: string): void => {
+  onText(chunk: string): void {
     if (this.state === EXT) this.ext += escapeText(chunk);
     else this.text += chunk;
-  };
+  }
 
-  private readonly onCdata = (chunk: string): void => {
-    if (this.state >= FIRST_LEAF || this.state === EXT) this.onText(chunk);
-  };
-
-  private readonly onDoctype = (): void => {
-    throw new ReportError(
-      'dtd_refused',
-      'The document contains a <!DOCTYPE> declaration. DMARC reports never need one, and DTDs can be used for ' +
-        'entity-expansion and external-entity attacks, so the document was refused without reading the DTD.',
-    );
-  };
-
-  private readonly onError = (err: Error): void => {
-    // After </feedback> nothing matters but the report is complete; a closing tag that does not
-    // match is reported while the root is being closed, so it is still an error.
-    if (this.rootClosed && !err.message.endsWith('unexpected close tag.')) {
-      this.trailingContent = true;
-      return;
-    }
-    const pendingEntity = (this.parser as unknown as { entity?: unknown }).entity;
-    throw malformedXml(err.message, this.parser.line + this.lineOffset, this.parser.column, {
-      openTag: this.lastClosed,
-      pendingEntity: typeof pendingEntity === 'string' ? pendingEntity : '',
-    });
-  };
-
-  /**
-   * Text events are only wanted inside leaves and extensions. Without a text handler saxes does
-   * not build the whitespace between elements into strings, a large share of its work. The
-   * handler is swapped through the field saxes reads (what `on`/`off` do), which is measurably
-   * cheaper than the keyed lookup in `on` at two swaps per value.
-   */
+  /** Character data is only wanted inside leaves and extensions; elsewhere it is only checked. */
   private setText(on: boolean): void {
     this.textOn = on;
-    (this.parser as unknown as { textHandler: ((text: string) => void) | undefined }).textHandler = on ? this.onText : undefined;
+    this.scanner.wantText = on;
   }
 
   private tooDeep(): ReportError {
     return new ReportError(
       'malformed_xml',
-      `The XML nests elements more than ${this.maxDepth} levels deep (line ${this.parser.line + this.lineOffset}); ` +
+      `The XML nests elements more than ${this.maxDepth} levels deep (line ${this.scanner.line()}); ` +
         'a DMARC report needs fewer than ten, so the document was refused.',
     );
   }
 
-  private openRoot(tag: SaxesTagPlain): void {
-    const name = tag.name;
+  private openRoot(name: string, attributes: XmlAttributes | null): void {
     const colon = name.indexOf(':');
     const local = colon === -1 ? name : name.slice(colon + 1);
     if (local !== 'feedback') {
       throw new ReportError('not_a_report', `The root element is <${name}>, not <feedback>: this is not a DMARC aggregate report.`);
     }
     this.rootPrefix = colon === -1 ? '' : name.slice(0, colon);
-    const ns = tag.attributes[colon === -1 ? 'xmlns' : `xmlns:${this.rootPrefix}`];
+    const ns = attributes?.[colon === -1 ? 'xmlns' : `xmlns:${this.rootPrefix}`];
     this.namespace = ns === undefined ? null : ns.trim() || null;
   }
 
@@ -457,8 +413,7 @@ export class AggregateCollector {
    * State for an element whose full name is not one we read: the same element without its
    * namespace prefix, an extension, or UNKNOWN.
    */
-  private unknownChild(parent: number, tag: SaxesTagPlain): number {
-    const name = tag.name;
+  private unknownChild(parent: number, name: string): number {
     const colon = name.indexOf(':');
     if (colon !== -1) {
       const state = childState(parent, name.slice(colon + 1));
@@ -683,9 +638,8 @@ function escapeAttribute(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;');
 }
 
-function openTag(tag: SaxesTagPlain): string {
-  let s = `<${tag.name}`;
-  const attributes = tag.attributes;
+function openTag(name: string, attributes: XmlAttributes | null, selfClosing: boolean): string {
+  let s = `<${name}`;
   for (const key in attributes) s += ` ${key}="${escapeAttribute(attributes[key]!)}"`;
-  return s + (tag.isSelfClosing ? '/>' : '>');
+  return s + (selfClosing ? '/>' : '>');
 }

@@ -681,7 +681,7 @@ describe('XML safety', () => {
     await expectRefused(
       report({ metadata: METADATA.replace('Receiver', 'A & B') }),
       'malformed_xml',
-      /a literal "&" followed by " B<\/org_name><email>dmarc@receiver\.[a-z]*" was never ended by ";"\. .*"&amp;"/,
+      /a literal "&" followed by " B" was never ended by ";"\. .*"&amp;"/,
     );
     await expectRefused(report({ metadata: METADATA.replace('Receiver', 'A & B;') }), 'malformed_xml', /"&amp;"/);
   });
