@@ -55,18 +55,23 @@ export async function parseMail(raw: Buffer): Promise<ParsedMail> {
     throw new ReportError('corrupt_mail', `the message cannot be parsed (${(error as Error).message})`);
   }
   const contentType = parsed.headers.get('content-type') as StructuredHeader | undefined;
+  // Broken headers can leave the parser's fields unset or of another type: read them as text or not at all.
   const reportType =
-    contentType?.value.toLowerCase() === 'multipart/report' ? (contentType.params['report-type']?.toLowerCase() ?? null) : null;
+    textOf(contentType?.value)?.toLowerCase() === 'multipart/report' ? (textOf(contentType?.params['report-type'])?.toLowerCase() ?? null) : null;
   const parts = parsed.attachments.map((attachment, index): MailPart => {
-    const filename = attachment.filename?.trim() || null;
+    const filename = textOf(attachment.filename)?.trim() || null;
     return {
       label: filename ?? `part ${attachment.partId ?? index + 1}`,
-      contentType: attachment.contentType.toLowerCase(),
+      contentType: textOf(attachment.contentType)?.toLowerCase() ?? 'application/octet-stream',
       filename,
       content: attachment.content,
     };
   });
   return { reportType, parts };
+}
+
+function textOf(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 /** An ARF message: the whole mail is the report. */

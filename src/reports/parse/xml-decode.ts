@@ -35,6 +35,8 @@ const DECLARED: Record<string, XmlEncoding | 'utf-16'> = {
   ascii: 'windows-1252',
 };
 
+/** Characters of a document that is not XML quoted in its refusal. */
+const NOT_XML_QUOTE = 20;
 /** Longest prefix looked at for the XML declaration. */
 const SNIFF_LIMIT = 1024;
 /** Decoded text is handed on in pieces of at most this many bytes of input. */
@@ -70,8 +72,10 @@ export function sniffEncoding(head: Uint8Array): Sniffed {
   }
   if (b0 === 0x4c && b1 === 0x6f && b2 === 0xa7 && b3 === 0x94) throw unsupported('EBCDIC');
 
-  const text = latin1(head.subarray(0, SNIFF_LIMIT));
-  const match = DECLARATION.exec(text);
+  // Only up to the first `>`, the end of a declaration: how much more has arrived must not matter.
+  const prefix = latin1(head.subarray(0, SNIFF_LIMIT));
+  const close = prefix.indexOf('>');
+  const match = DECLARATION.exec(close === -1 ? prefix : prefix.slice(0, close + 1));
   if (!match) return { encoding: 'utf-8', source: 'default' };
   const declared = match[2]!.trim();
   const known = DECLARED[declared.toLowerCase()];
@@ -126,10 +130,19 @@ export async function* decodeXml(source: AsyncIterable<Uint8Array>, report: Deco
   let head: Uint8Array | null = new Uint8Array(0);
   let decoder: Decoder | null = null;
   let started = false;
+  /** The start of a document that is not XML, kept until it can be quoted in the refusal. */
+  let notXml: string | null = null;
+  const refuseNotXml = (start: string): ReportError =>
+    new ReportError('not_a_report', `The document is not XML: it starts with ${JSON.stringify(start.slice(0, NOT_XML_QUOTE))} instead of "<".`);
 
   /** Decodes the next bytes, or the end of the input when `bytes` is null. */
   const decode = (bytes: Uint8Array | null): string => {
     let text = bytes === null ? decoder!.end() : decoder!.write(bytes);
+    if (notXml !== null) {
+      notXml += text;
+      if (notXml.length >= NOT_XML_QUOTE || bytes === null) throw refuseNotXml(notXml);
+      return '';
+    }
     if (text.length === 0) return text;
     if (text.indexOf('\uFFFD') !== -1) report.replaced += countReplacements(text);
     if (!started) {
@@ -142,10 +155,9 @@ export async function* decodeXml(source: AsyncIterable<Uint8Array>, report: Deco
       if (text.length === 0) return text;
       started = true;
       if (text.charCodeAt(0) !== 0x3c /* < */) {
-        throw new ReportError(
-          'not_a_report',
-          `The document is not XML: it starts with ${JSON.stringify(text.slice(0, 20))} instead of "<".`,
-        );
+        notXml = text;
+        if (notXml.length >= NOT_XML_QUOTE || bytes === null) throw refuseNotXml(notXml);
+        return '';
       }
     }
     return text;
