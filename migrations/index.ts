@@ -8,6 +8,8 @@ import * as m0006 from './0006_source_enrichment.js';
 import * as m0007 from './0007_domain_daily.js';
 import * as m0008 from './0008_source_evidence.js';
 import * as m0009 from './0009_source_history_index.js';
+import * as m0010 from './0010_daily_view_without_grouping.js';
+import * as m0011 from './0011_report_policy_index.js';
 
 /** Static index: migrations run in key order; a name, once shipped, never changes. */
 export const migrations: Record<string, Migration> = {
@@ -20,4 +22,6 @@ export const migrations: Record<string, Migration> = {
   '0007_domain_daily': m0007,
   '0008_source_evidence': m0008,
   '0009_source_history_index': m0009,
+  '0010_daily_view_without_grouping': m0010,
+  '0011_report_policy_index': m0011,
 };

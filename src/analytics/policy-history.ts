@@ -27,13 +27,19 @@ export async function policyHistory(db: Kysely<DB>, orgId: number, domain: strin
              coalesce(adkim, 'r') as adkim, coalesce(aspf, 'r') as aspf
       from aggregate_report
       where org_id = ${orgId} and policy_domain = ${domain} and begin_at >= ${since}
-    ), ordered as (
-      select *, row_number() over (order by begin_at, id) - row_number() over (partition by p, sp, pct, adkim, aspf order by begin_at, id) as run
+    ), marked as (
+      -- a run starts where the policy differs from the report before; both windows share one order
+      select *, case when (p, sp, pct, adkim, aspf) is not distinct from
+                          (lag(p) over w, lag(sp) over w, lag(pct) over w, lag(adkim) over w, lag(aspf) over w)
+                     then 0 else 1 end as starts
       from published
+      window w as (order by begin_at, id)
+    ), numbered as (
+      select *, sum(starts) over (order by begin_at, id) as run from marked
     )
     select p, sp, pct, adkim, aspf, min(begin_at)::date::text as first_day, max(begin_at)::date::text as last_day, count(*)::int8 as reports
-    from ordered
-    group by p, sp, pct, adkim, aspf, run
-    order by min(begin_at)`.execute(db);
+    from numbered
+    group by run, p, sp, pct, adkim, aspf
+    order by run`.execute(db);
   return rows.rows.map((r) => ({ p: r.p, sp: r.sp, pct: Number(r.pct), adkim: r.adkim, aspf: r.aspf, firstDay: r.first_day, lastDay: r.last_day, reports: Number(r.reports) }));
 }

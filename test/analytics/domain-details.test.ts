@@ -76,6 +76,21 @@ describeEachBackend('domain page details', (backend) => {
     }
   });
 
+  it('starts a new run when a policy comes back after a change', async () => {
+    const before = await database.db.selectFrom('aggregate_report').select(['policy_p', 'policy_sp']).where('external_id', '=', 'd').executeTakeFirstOrThrow();
+    await database.db.updateTable('aggregate_report').set({ policy_p: 'none', policy_sp: 'none' }).where('external_id', '=', 'd').execute();
+    try {
+      const spans = await policyHistory(database.db, orgId, 'example.com', day('2026-01-01'));
+      expect(spans.map((s) => [s.p, s.firstDay, s.lastDay, s.reports])).toEqual([
+        ['none', '2026-03-01', '2026-03-02', 2],
+        ['quarantine', '2026-03-04', '2026-03-04', 1],
+        ['none', '2026-03-05', '2026-03-05', 1],
+      ]);
+    } finally {
+      await database.db.updateTable('aggregate_report').set(before).where('external_id', '=', 'd').execute();
+    }
+  });
+
   it('finds the subdomains used in From:', async () => {
     const rows = await headerFromDomains(database.db, orgId, 'example.com', period);
     expect(rows).toEqual([

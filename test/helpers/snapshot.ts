@@ -24,8 +24,9 @@ export async function snapshotReportData(db: Kysely<DB>): Promise<Record<string,
       from aggregate_record_spf s join aggregate_report r on r.id = s.report_id order by 1, 2, 3`),
     aggregate_record_reason: await q(sql`select r.external_id, x.record_ordinal, x.ordinal, x.type, x.comment
       from aggregate_record_reason x join aggregate_report r on r.id = x.report_id order by 1, 2, 3`),
-    aggregate_daily: await q(sql`select policy_domain, day, header_from, host(source_ip) as ip, disposition, dkim_eval, spf_eval, messages
-      from aggregate_daily order by 1, 2, 3, 4, 5, 6, 7`),
+    // A key may be there twice (folded and pending): its messages are what the rollup says.
+    aggregate_daily: await q(sql`select policy_domain, day, header_from, host(source_ip) as ip, disposition, dkim_eval, spf_eval, sum(messages)::int8 as messages
+      from aggregate_daily group by 1, 2, 3, 4, 5, 6, 7 order by 1, 2, 3, 4, 5, 6, 7`),
     aggregate_domain_daily: await q(sql`select policy_domain, day, messages, dmarc_pass, dkim_pass, spf_pass, both_pass, quarantine, reject
       from aggregate_domain_daily order by 1, 2`),
     tls_report: await q(sql`select reporter_key, external_id, begin_at, successful_sessions, failed_sessions from tls_report order by 1, 2, 3`),
