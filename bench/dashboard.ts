@@ -89,7 +89,8 @@ export async function generate(db: Kysely<DB>, orgId: number, records: number): 
            case when o % 10 < 8 then 'pass' else 'fail' end,
            case when o % 7 = 0 then 'fail' else 'pass' end,
            r.policy_domain
-    from aggregate_report r cross join generate_series(1, ${perReport}::int) o
+    -- lateral: each report's records are written together, as the store writes them
+    from aggregate_report r cross join lateral generate_series(1, ${perReport}::int) o
     where r.org_id = ${orgId}`.execute(db);
   // Auth results as reporters write them: one DKIM signature and one SPF check per record (the
   // domain's own when it passed, a sending service's otherwise), and an ARC or forwarding reason
