@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { prng as random } from '../../bench/synthetic.js';
 import { extractBytes } from '../../src/reports/extract/index.js';
 import { parseAggregate, parseAggregateStream } from '../../src/reports/parse/aggregate.js';
 import { parseFailureReport } from '../../src/reports/parse/failure.js';
@@ -21,18 +22,6 @@ const samples = readFileSync(path.join(CORPUS, 'MANIFEST.tsv'), 'utf8')
   .map((line) => path.join(CORPUS, line.split('\t')[0]!))
   .filter((file) => statSync(file).size <= 256 * 1024)
   .map((file) => ({ name: path.basename(file), bytes: readFileSync(file) }));
-
-/** mulberry32: a small seeded generator, so every run tries the same inputs. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SPECIAL = [0x00, 0x0a, 0x0d, 0x22, 0x26, 0x3b, 0x3c, 0x3e, 0x2f, 0x7b, 0x7d, 0x5b, 0x5d, 0x3a, 0x2c, 0x80, 0xc3, 0xef, 0xff];
 
