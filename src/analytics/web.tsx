@@ -5,7 +5,7 @@ import type { WebEnv } from '../http/env.js';
 import { domainSources, groupByService } from '../sources/classify-sources.js';
 import { serviceGroupColumns, ServiceGroups, sourceViewColumns } from '../sources/pages.js';
 import { Sparkline, StackedBars } from '../web/components/charts.js';
-import { DataTable, downloadFormat, downloadTable, orderWords, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, downloadTable, orderWords, sortRows, tableDownload, tableState, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { domainFindings, percent, worst, type Finding } from './attention.js';
 import { bulkSenderChecklist } from './bulk-sender.js';
@@ -28,37 +28,17 @@ import { headerFromDomains } from './header-from-domains.js';
 import { policyHistory } from './policy-history.js';
 import { reverseDnsCoverage } from './reverse-dns-coverage.js';
 import { domainOverview, rate, type DomainOverview } from './domain-overview.js';
-import { lastDays, type DayPeriod } from './period.js';
+import { lastDays } from './period.js';
 import { latestPublishedPolicies, type PublishedPolicy } from './published-policy.js';
 import { FigureCard } from '../web/components/figure-card.js';
+import { PeriodPicker, periodOf } from '../web/components/period-picker.js';
 
-const PERIODS = [7, 30, 90, 365] as const;
 /** Sources a domain page shows (its downloads hold them all). */
 const PAGE_SOURCES = 50;
 /** Policy spans a domain page shows, in the table's order (its download holds them all). */
 const PAGE_POLICY_SPANS = 50;
 /** Most rows a CSV/JSON download of a table holds. */
 const DOWNLOAD_LIMIT = 10_000;
-
-function periodOf(c: Context<WebEnv>, now: Date): { days: number; period: DayPeriod } {
-  const asked = Number(c.req.query('days'));
-  const days = (PERIODS as readonly number[]).includes(asked) ? asked : 30;
-  return { days, period: lastDays(now, days) };
-}
-
-function PeriodPicker(props: { c: Context<WebEnv>; days: number }) {
-  return (
-    <nav class="table-nav" aria-label="Period">
-      {PERIODS.map((days) =>
-        days === props.days ? (
-          <strong aria-current="true">Last {days} days</strong>
-        ) : (
-          <a href={withQuery(props.c, { days: String(days), cursor: undefined })}>Last {days} days</a>
-        ),
-      )}
-    </nav>
-  );
-}
 
 function Findings(props: { findings: Finding[] }) {
   return (

@@ -7,9 +7,10 @@ import type { ServiceEntry } from '../enrich/services.js';
 import type { WebEnv } from '../http/env.js';
 import { decideSource, ipSortKey, NOTE_MAX, undoSourceDecision } from '../sources/decisions.js';
 import { orgServiceEntries } from '../sources/org-services.js';
-import { ClassBadge, classText, DecisionForm, DomainTrail, PERIODS, periodOf, sourcePath } from '../sources/pages.js';
+import { ClassBadge, classText, DecisionForm, DomainTrail, sourcePath } from '../sources/pages.js';
+import { PeriodPicker, periodOf } from '../web/components/period-picker.js';
 import { StackedBars } from '../web/components/charts.js';
-import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, sortRows, tableDownload, tableState, type Column } from '../web/components/data-table.js';
 import { orgSlugOf, renderOrgPage } from '../web/org-context.js';
 import { CATEGORY_WORDS, SERVICE_ID, serviceDefinition } from './definition.js';
 import { servicePath, serviceSettingsPath } from './paths.js';
@@ -151,9 +152,7 @@ export function servicePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<
           {d.category ? CATEGORY_WORDS[d.category] : 'No longer defined'} · id <code>{d.id}</code> ·{' '}
           {d.own && d.catalogue ? "your organisation's entry and the built-in catalogue's" : d.own ? "your organisation's own entry" : d.catalogue ? 'from the built-in catalogue' : 'no entry'}
         </p>
-        <nav class="table-nav" aria-label="Period">
-          {PERIODS.map((n) => (n === days ? <strong aria-current="true">Last {n} days</strong> : <a href={withQuery(c, { days: String(n), cursor: undefined, sort: undefined, dir: undefined })}>Last {n} days</a>))}
-        </nav>
+        <PeriodPicker c={c} days={days} resetSort />
         <p class={`verdict ${verdict.tone}`} role="status">
           {verdict.text}
         </p>

@@ -1,14 +1,13 @@
 import { Hono, type Context } from 'hono';
 import { percentValue, shareOf } from '../analytics/attention.js';
 import type { Kysely } from 'kysely';
-import { lastDays, type DayPeriod } from '../analytics/period.js';
 import { roleAllows } from '../auth/roles.js';
 import type { DB } from '../db/schema.js';
 import { SOURCE_CLASS_LABELS, type SourceClass } from '../enrich/classify.js';
 import type { IpEnrichmentView } from '../enrich/ip-cache.js';
 import type { WebEnv } from '../http/env.js';
 import { StackedBars } from '../web/components/charts.js';
-import { DataTable, downloadFormat, sortRows, tableDownload, tableState, withQuery, type Column, type TableState } from '../web/components/data-table.js';
+import { DataTable, downloadFormat, sortRows, tableDownload, tableState, type Column, type TableState } from '../web/components/data-table.js';
 import { servicePath } from '../services/paths.js';
 import { CsrfField } from '../web/layout.js';
 import { orgSlugOf, renderOrgPage, requireOrgMember } from '../web/org-context.js';
@@ -17,9 +16,7 @@ import { EVIDENCE_WINDOW_DAYS } from './evidence.js';
 import { decideSource, decisionsOf, NOTE_MAX, normaliseIp, subjectKey, undoSourceDecision, type SourceDecision } from './decisions.js';
 import { sourceDetail, type SourceRecordView, type SourceReport } from './source-detail.js';
 import { FigureCard } from '../web/components/figure-card.js';
-
-/** The periods a page of sources or services offers, in days. */
-export const PERIODS = [7, 30, 90, 365] as const;
+import { PeriodPicker, periodOf } from '../web/components/period-picker.js';
 
 function count(n: number): string {
   return n.toLocaleString('en');
@@ -137,13 +134,6 @@ export function ServiceGroups(props: { c: Context; groups: ServiceGroup[]; base:
       />
     </>
   );
-}
-
-/** The period asked for in `?days=` (one of PERIODS; 30 otherwise). */
-export function periodOf(c: Context<WebEnv>, now: Date): { days: number; period: DayPeriod } {
-  const asked = Number(c.req.query('days'));
-  const days = (PERIODS as readonly number[]).includes(asked) ? asked : 30;
-  return { days, period: lastDays(now, days) };
 }
 
 function verdictOf(view: SourceView | null, decision: SourceDecision | null): { tone: string; text: string } {
@@ -380,9 +370,7 @@ export function sourcePages(deps: { db: Kysely<DB>; clock: () => Date }): Hono<W
         <h1>
           Source <code class="ip">{ip}</code>
         </h1>
-        <nav class="table-nav" aria-label="Period">
-          {PERIODS.map((n) => (n === days ? <strong aria-current="true">Last {n} days</strong> : <a href={withQuery(c, { days: String(n), cursor: undefined, sort: undefined, dir: undefined })}>Last {n} days</a>))}
-        </nav>
+        <PeriodPicker c={c} days={days} resetSort />
         <p class={`verdict ${verdict.tone}`} role="status">
           {view ? <ClassBadge kind={view.classification.kind} ignored={applied?.decision === 'ignored'} pending={view.evidence.status === 'pending'} /> : null} {verdict.text}
         </p>
