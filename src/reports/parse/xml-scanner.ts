@@ -233,8 +233,10 @@ export class XmlScanner {
    */
   private safeTextEnd(buf: string, pos: number, len: number): number {
     let end = Math.max(pos, len - MAX_REFERENCE - 1);
-    const amp = buf.lastIndexOf('&', end - 1);
-    if (amp >= pos && amp >= end - MAX_REFERENCE - 1) {
+    // the last `&` close enough before the cut to have its `;` after it (lastIndexOf would search the whole chunk)
+    let amp = -1;
+    for (let i = buf.indexOf('&', Math.max(pos, end - MAX_REFERENCE - 1)); i !== -1 && i < end; i = buf.indexOf('&', i + 1)) amp = i;
+    if (amp !== -1) {
       const semi = buf.indexOf(';', amp + 1);
       if (semi >= end && semi < amp + 1 + MAX_REFERENCE) end = amp;
     }
