@@ -159,8 +159,9 @@ export class XmlScanner {
       if (buf.charCodeAt(pos) !== LT) {
         const lt = buf.indexOf('<', pos);
         let end = lt === -1 || lt > len ? len : lt;
-        if (end === len && !final) {
-          if (this.stack.length === 0) break; // whitespace between markup outside the root: wait for the rest
+        // text running to the end of the chunk: inside the root, hand over what is safe; outside
+        // it, nothing waits (it may only be whitespace, however long)
+        if (end === len && !final && this.stack.length > 0) {
           end = this.safeTextEnd(buf, pos, len);
           if (end === pos) break;
         }

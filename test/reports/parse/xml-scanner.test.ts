@@ -164,6 +164,13 @@ describe('XmlScanner', () => {
     }).toThrow(/column 5: a literal "&" followed by "&{40}" was never ended/);
   });
 
+  it('reads any amount of whitespace around the root element without holding it', () => {
+    const spaces = ' \n'.repeat(40_000);
+    // more than the 1 MiB held for an unfinished tag, before and after the root
+    const chunks = [...Array(15).fill(spaces), '<a>1</a>', ...Array(15).fill(spaces)];
+    expect(scan(chunks)).toEqual({ events: ['open a', 'text 1', 'close a'], trailing: false });
+  });
+
   it('refuses markup that never ends instead of holding it', () => {
     const scanner = new XmlScanner({ onOpen: () => {}, onClose: () => {}, onText: () => {} });
     scanner.write('<a><!-- ');
