@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Kysely, PGliteDialect, PostgresDialect } from 'kysely';
+import { Kysely, PGliteDialect, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { PGlite } from '@electric-sql/pglite';
 import type { Config } from '../config.js';
@@ -33,6 +33,15 @@ const pgTypes = {
 
 const pgliteParsers = { [DATE]: identity };
 
+const PLAN_EACH_TIME_MARK = '/* plan each time */';
+
+/**
+ * For a statement whose best plan depends on its parameters' values (arrays whose length varies,
+ * values far more common than others): `.modifyFront(PLAN_EACH_TIME)` keeps it from being
+ * prepared, so PostgreSQL plans it for the values at hand instead of settling on a generic plan.
+ */
+export const PLAN_EACH_TIME = sql.raw(PLAN_EACH_TIME_MARK);
+
 /** Distinct statements one connection keeps prepared; beyond it, statements are planned each time. */
 const PREPARED_PER_CONNECTION = 200;
 const PREPARED_MAX_TEXT = 16 * 1024;
@@ -40,8 +49,8 @@ const PREPARED_MAX_TEXT = 16 * 1024;
 /**
  * Sends parameterised statements as named prepared statements, so PostgreSQL parses and plans each
  * one once per connection instead of on every request: planning the report list cost about as
- * much as running it. Statements without parameters (BEGIN, COMMIT), very long ones, and any past
- * the per-connection budget go as before. Prepared statements outlive schema changes badly, which
+ * much as running it. Statements without parameters (BEGIN, COMMIT), very long ones, those marked
+ * PLAN_EACH_TIME and any past the per-connection budget go as before. Prepared statements outlive schema changes badly, which
  * is fine here: migrations run before the server takes requests.
  */
 function preparePooledStatements(client: pg.PoolClient): void {
@@ -54,9 +63,10 @@ function preparePooledStatements(client: pg.PoolClient): void {
     let name = names.get(text);
     if (name === undefined) {
       if (names.size >= PREPARED_PER_CONNECTION) return query(text, values);
-      name = `dmw_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
+      name = text.includes(PLAN_EACH_TIME_MARK) ? '' : `dmw_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`;
       names.set(text, name);
     }
+    if (name === '') return query(text, values);
     return query({ name, text, values });
   };
 }

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import { addDays, type DayPeriod } from '../analytics/period.js';
+import { PLAN_EACH_TIME } from '../db/database.js';
 import type { DB } from '../db/schema.js';
 
 export interface SourceRecordFilter {
@@ -50,6 +51,8 @@ export async function sourceRecords(db: Kysely<DB>, orgId: number, filter: Sourc
   if (filter.ips.length === 0 || filter.domains?.length === 0) return [];
   let query = db
     .selectFrom('aggregate_report as rep')
+    // a generic plan cannot know how few domains and addresses there are: it walks all the period's reports
+    .modifyFront(PLAN_EACH_TIME)
     .innerJoin('aggregate_record as r', (join) => join.onRef('r.report_id', '=', 'rep.id').onRef('r.org_id', '=', 'rep.org_id'))
     .select([
       'r.report_id',

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { PLAN_EACH_TIME } from '../../src/db/database.js';
 import { describePostgres, openTestDatabase, type TestDatabase } from '../helpers/db.js';
 
 describePostgres('statements with parameters on PostgreSQL', () => {
@@ -23,5 +24,15 @@ describePostgres('statements with parameters on PostgreSQL', () => {
     expect(ours[0]!.name).toMatch(/^dmw_[0-9a-f]{24}$/);
     // Statements without parameters are not prepared.
     expect(prepared.some((p) => /pg_prepared_statements/.test(p.statement))).toBe(false);
+  });
+
+  it('are planned each time, never prepared, when marked so, with the right answers', async () => {
+    const prepared = await database.db.transaction().execute(async (trx) => {
+      const marked = () => trx.selectFrom('organization').modifyFront(PLAN_EACH_TIME).select('name');
+      expect(await marked().where('slug', '=', 'default').executeTakeFirst()).toEqual({ name: expect.any(String) });
+      expect(await marked().where('slug', '=', 'missing').executeTakeFirst()).toBeUndefined();
+      return (await sql<{ statement: string }>`select statement from pg_prepared_statements`.execute(trx)).rows;
+    });
+    expect(prepared.some((p) => p.statement.includes('plan each time'))).toBe(false);
   });
 });
