@@ -15,9 +15,15 @@ export function requireOrgMember(db: Kysely<DB>): MiddlewareHandler<WebEnv> {
   return async (c, next) => {
     const caller = c.get('caller');
     if (caller.kind !== 'user') return c.redirect('/sign-in', 303);
-    const access = await orgAccessFor(db, caller, c.req.param('org') ?? '');
+    // A page shows the organisation switcher: its list is read beside the access check, not after.
+    const forPage = c.req.method === 'GET' || c.req.method === 'HEAD';
+    const [access, organizations] = await Promise.all([
+      orgAccessFor(db, caller, c.req.param('org') ?? ''),
+      forPage ? organizationsOf(db, caller.userId) : undefined,
+    ]);
     if (!access) return renderMessage(c, 'Not found', ['There is no such organisation, or you are not a member of it.'], 404);
     c.set('org', access);
+    if (organizations) c.set('organizations', organizations);
     return next();
   };
 }
@@ -30,7 +36,7 @@ export function orgSlugOf(c: Context<WebEnv>): string {
 /** A page inside an organisation: the layout with the switcher and the section navigation. */
 export async function renderOrgPage(c: Context<WebEnv>, db: Kysely<DB>, title: string, section: OrgSection, content: Child, status: 200 | 400 | 403 | 404 | 409 = 200) {
   const caller = c.get('caller');
-  const orgs = caller.kind === 'user' ? await organizationsOf(db, caller.userId) : [];
+  const orgs = c.get('organizations') ?? (caller.kind === 'user' ? await organizationsOf(db, caller.userId) : []);
   const slug = orgSlugOf(c);
   const current = orgs.find((o) => o.slug === slug) ?? { slug, name: slug };
   return renderPage(c, title, content, status, { current: { slug: current.slug, name: current.name }, all: orgs.map(({ slug: s, name }) => ({ slug: s, name })), section });
