@@ -54,6 +54,7 @@ if (want('api')) {
 if (want('dashboard')) {
   const d = await benchDashboard();
   console.log(`      (${d.records.toLocaleString('en')} records, ${d.rollupRows.toLocaleString('en')} daily rollup rows, generated in ${d.generateSeconds.toFixed(0)} s)`);
+  console.log(`      (load average when measured: ${d.loadAverage.map((n) => n.toFixed(2)).join(', ')})`);
   for (const t of d.pages) row(`${t.label}, server time p95`, `${t.p95Ms.toFixed(1)} ms`, '≤ 100 ms', t.p95Ms <= 100);
   for (const t of d.queries) row(`${t.label}, p95`, `${t.p95Ms.toFixed(1)} ms`, '≤ 50 ms', t.p95Ms <= 50);
   for (const t of d.fromRawRecords) console.log(`      for comparison, ${t.label}: p50 ${t.p50Ms.toFixed(0)} ms, p95 ${t.p95Ms.toFixed(0)} ms`);
