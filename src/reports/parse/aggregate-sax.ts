@@ -236,7 +236,6 @@ export class AggregateCollector implements XmlHandler {
   private batch: AggregateRecord[] = [];
 
   private ext = '';
-  private textOn = false;
 
   constructor(options: CollectorOptions) {
     this.batchSize = options.batchSize;
@@ -280,7 +279,7 @@ export class AggregateCollector implements XmlHandler {
       if (state === UNKNOWN) state = this.unknownChild(parent, name);
       switch (state) {
         case UNKNOWN:
-          if (this.textOn) this.setText(false);
+          this.scanner.wantText = false;
           this.state = state;
           return;
         case RECORD:
@@ -306,14 +305,14 @@ export class AggregateCollector implements XmlHandler {
         default:
           if (state >= FIRST_LEAF) {
             this.text = '';
-            if (!this.textOn) this.setText(true);
+            this.scanner.wantText = true;
             this.state = state;
             return;
           }
       }
       if (state === EXT) {
         this.ext = openTag(name, attributes, selfClosing);
-        if (!this.textOn) this.setText(true);
+        this.scanner.wantText = true;
       }
     } else if (parent === EXT) {
       state = EXT;
@@ -339,7 +338,7 @@ export class AggregateCollector implements XmlHandler {
         this.values[state] = this.text;
       }
       // a leaf's parent is a container
-      this.setText(false);
+      this.scanner.wantText = false;
       return;
     }
     switch (state) {
@@ -360,12 +359,12 @@ export class AggregateCollector implements XmlHandler {
         if (parent !== EXT) {
           this.extensions.push(this.ext);
           this.ext = '';
-          this.setText(false);
+          this.scanner.wantText = false;
         }
         return;
       case UNKNOWN:
         // back inside a leaf, as in <org_name>a<b/>c</org_name>
-        if (parent >= FIRST_LEAF) this.setText(true);
+        if (parent >= FIRST_LEAF) this.scanner.wantText = true;
         return;
       // The header is complete (and checked) where its second part closes, wherever chunks end.
       case META:
@@ -382,12 +381,6 @@ export class AggregateCollector implements XmlHandler {
   onText(chunk: string): void {
     if (this.state === EXT) this.ext += escapeText(chunk);
     else this.text += chunk;
-  }
-
-  /** Character data is only wanted inside leaves and extensions; elsewhere it is only checked. */
-  private setText(on: boolean): void {
-    this.textOn = on;
-    this.scanner.wantText = on;
   }
 
   private tooDeep(): ReportError {

@@ -89,7 +89,10 @@ function normaliseLineEnds(s: string): string {
 }
 
 export class XmlScanner {
-  /** Whether character data inside the root is wanted; without it, it is only checked. */
+  /**
+   * Whether character data inside the root is wanted (the handler sets it as elements open and
+   * close); without it, it is only checked.
+   */
   wantText = false;
   /** Line breaks dropped before the document, added to reported line numbers. */
   lineOffset = 0;
@@ -374,9 +377,8 @@ export class XmlScanner {
 
   private enter(name: string, attributes: XmlAttributes | null, selfClosing: boolean): void {
     this.rootSeen = true;
-    const handler = this.handler;
     this.stack.push(name);
-    handler.onOpen(name, attributes, selfClosing);
+    this.handler.onOpen(name, attributes, selfClosing);
     if (selfClosing) this.leave(name, true);
   }
 
