@@ -40,12 +40,18 @@ export function decodeCursor<T extends z.ZodType<CursorKey>>(cursor: string | un
   return result.data;
 }
 
-/** Cuts the `limit + 1` rows fetched into a page and the cursor of its last item. */
-export function toPage<Row, Item>(rows: Row[], limit: number, keyOf: (row: Row) => CursorKey, toItem: (row: Row) => Item): { items: Item[]; nextCursor: string | null } {
+/** The first `limit` of the `limit + 1` rows fetched, and the cursor after them when there are more. */
+function cut<Row>(rows: Row[], limit: number, keyOf: (row: Row) => CursorKey): { pageRows: Row[]; nextCursor: string | null } {
   const more = rows.length > limit;
   const pageRows = more ? rows.slice(0, limit) : rows;
   const last = pageRows[pageRows.length - 1];
-  return { items: pageRows.map(toItem), nextCursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
+  return { pageRows, nextCursor: more && last !== undefined ? encodeCursor(keyOf(last)) : null };
+}
+
+/** Cuts the `limit + 1` rows fetched into a page and the cursor of its last item. */
+export function toPage<Row, Item>(rows: Row[], limit: number, keyOf: (row: Row) => CursorKey, toItem: (row: Row) => Item): { items: Item[]; nextCursor: string | null } {
+  const { pageRows, nextCursor } = cut(rows, limit, keyOf);
+  return { items: pageRows.map(toItem), nextCursor };
 }
 
 /** A response body that is already JSON text: the router sends it as it is. */
@@ -58,9 +64,6 @@ export class JsonText {
  * parsing the items and writing them again.
  */
 export function toJsonTextPage<Row>(rows: Row[], limit: number, keyOf: (row: Row) => CursorKey, itemText: (row: Row) => string): JsonText {
-  const more = rows.length > limit;
-  const pageRows = more ? rows.slice(0, limit) : rows;
-  const last = pageRows[pageRows.length - 1];
-  const nextCursor = more && last !== undefined ? encodeCursor(keyOf(last)) : null;
+  const { pageRows, nextCursor } = cut(rows, limit, keyOf);
   return new JsonText(`{"items":[${pageRows.map(itemText).join(',')}],"nextCursor":${JSON.stringify(nextCursor)}}`);
 }
